@@ -1,0 +1,285 @@
+"""The spec of a TFLiteConversion resource: one model for the CRD, the operator and the converter.
+
+Field names are camelCase on the wire (Kubernetes style) and snake_case in Python.
+The CRD's openAPIV3Schema is generated from these models (see controller/crd.py), so a field
+added here reaches the apiserver's validation too.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# gs://bucket/prefix, or a local path (absolute, relative or file://) for runs outside a cluster.
+URI_PATTERN = r"^(gs://[a-z0-9][-a-z0-9_.]{1,220}[a-z0-9](/.*)?|file://.+|/.*|\.{1,2}/.*|[^:]+)$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_enum_values=True,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The camelCase dict, as it appears in a manifest (defaults left out)."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class SourceFormat(StrEnum):
+    AUTO = "auto"
+    SAVED_MODEL = "saved_model"
+    KERAS = "keras"
+
+
+class Quantization(StrEnum):
+    NONE = "none"
+    FLOAT16 = "float16"
+    DYNAMIC_RANGE = "dynamic-range"
+    INT8 = "int8"
+    INT16X8 = "int16x8"
+
+
+class IOType(StrEnum):
+    FLOAT32 = "float32"
+    INT8 = "int8"
+    UINT8 = "uint8"
+    INT16 = "int16"
+
+
+class OpsPolicy(StrEnum):
+    BUILTINS = "builtins"
+    SELECT_TF_OPS = "select-tf-ops"
+
+
+# Which I/O types each quantization can honour; the converter silently ignores others.
+ALLOWED_IO_TYPES: dict[str, tuple[str, ...]] = {
+    Quantization.NONE: (IOType.FLOAT32,),
+    Quantization.FLOAT16: (IOType.FLOAT32,),
+    Quantization.DYNAMIC_RANGE: (IOType.FLOAT32,),
+    Quantization.INT8: (IOType.FLOAT32, IOType.INT8, IOType.UINT8),
+    Quantization.INT16X8: (IOType.FLOAT32, IOType.INT16),
+}
+NEEDS_REPRESENTATIVE_DATA = (Quantization.INT8, Quantization.INT16X8)
+
+
+class Source(_Model):
+    uri: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=1024,
+            pattern=URI_PATTERN,
+            description="SavedModel directory or .keras file: gs://bucket/path or a local path.",
+        ),
+    ]
+    format: Annotated[
+        SourceFormat,
+        Field(description="auto picks keras for a .keras file, saved_model otherwise."),
+    ] = SourceFormat.AUTO
+    signature_keys: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=128)]],
+        Field(
+            min_length=1,
+            max_length=16,
+            description="SavedModel signatures to convert (ignored for .keras files).",
+        ),
+    ] = ["serving_default"]
+    max_bytes: Annotated[
+        int,
+        Field(ge=1, description="Refuse to download a source larger than this (bytes)."),
+    ] = 4 * 1024**3
+
+
+class Output(_Model):
+    uri: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=1024,
+            pattern=URI_PATTERN,
+            description="Folder for <variant>.tflite, report.json and report.html.",
+        ),
+    ]
+    overwrite: Annotated[
+        bool, Field(description="Replace outputs that already exist at the URI.")
+    ] = False
+    delete_on_resource_deletion: Annotated[
+        bool,
+        Field(description="Remove the outputs when the TFLiteConversion resource is deleted."),
+    ] = False
+
+
+class RepresentativeDataset(_Model):
+    uri: Annotated[
+        str | None,
+        Field(
+            max_length=1024,
+            pattern=URI_PATTERN,
+            description=".npz or .npy file of input samples; omitted means synthetic, seeded data.",
+        ),
+    ] = None
+    samples: Annotated[int, Field(ge=1, le=10000, description="How many samples to use.")] = 100
+    seed: Annotated[int, Field(ge=0, description="Seed for synthetic samples.")] = 0
+
+
+class Variant(_Model):
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=40,
+            pattern=NAME_PATTERN,
+            description="File name stem of <name>.tflite.",
+        ),
+    ]
+    quantization: Quantization = Quantization.NONE
+    io_type: Annotated[
+        IOType,
+        Field(
+            description="Input/output tensor type: int8/uint8 need int8 quantization, "
+            "int16 needs int16x8."
+        ),
+    ] = IOType.FLOAT32
+    representative_dataset: Annotated[
+        RepresentativeDataset | None,
+        Field(description="Calibration data for int8 and int16x8."),
+    ] = None
+    ops: Annotated[
+        OpsPolicy,
+        Field(description="builtins only, or allow Select TF ops (Flex) for unsupported ops."),
+    ] = OpsPolicy.BUILTINS
+    max_output_error: Annotated[
+        float | None,
+        Field(ge=0, description="Overrides target.maxOutputError for this variant."),
+    ] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        allowed = ALLOWED_IO_TYPES[self.quantization]
+        if self.io_type not in allowed:
+            raise ValueError(
+                f"variant {self.name!r}: ioType {self.io_type} needs quantization "
+                f"{'int8' if self.io_type in ('int8', 'uint8') else 'int16x8'}; "
+                f"with quantization {self.quantization} use ioType {' or '.join(allowed)}"
+            )
+        if self.representative_dataset and self.quantization not in NEEDS_REPRESENTATIVE_DATA:
+            raise ValueError(
+                f"variant {self.name!r}: representativeDataset is only used by int8 and "
+                f"int16x8 quantization; remove it or change quantization"
+            )
+        return self
+
+    @property
+    def calibration(self) -> RepresentativeDataset:
+        return self.representative_dataset or RepresentativeDataset()
+
+
+class Target(_Model):
+    max_model_size_bytes: Annotated[int | None, Field(ge=1)] = None
+    max_latency_ms: Annotated[float | None, Field(gt=0, description="p50 latency budget.")] = None
+    max_output_error: Annotated[
+        float | None, Field(ge=0, description="Budget for max absolute error vs the source.")
+    ] = None
+    min_top1_agreement: Annotated[
+        float | None,
+        Field(ge=0, le=1, description="For classifier outputs: share of equal argmax."),
+    ] = None
+    allowed_ops: Annotated[
+        list[str] | None,
+        Field(
+            max_length=512,
+            description="Ops the device supports (TFLite builtin names, e.g. CONV_2D); "
+            "a variant using any other op does not meet the target.",
+        ),
+    ] = None
+
+
+class Benchmark(_Model):
+    enabled: bool = True
+    runs: Annotated[int, Field(ge=1, le=10000)] = 50
+    warmup_runs: Annotated[int, Field(ge=0, le=1000)] = 5
+    threads: Annotated[int, Field(ge=1, le=64)] = 2
+    source_baseline: Annotated[
+        bool, Field(description="Also time the source model in TensorFlow (speed-up ratio).")
+    ] = True
+
+
+class Validation(_Model):
+    enabled: bool = True
+    samples: Annotated[int, Field(ge=1, le=10000)] = 32
+    dataset_uri: Annotated[
+        str | None,
+        Field(
+            max_length=1024,
+            pattern=URI_PATTERN,
+            description=".npz/.npy inputs to compare on; omitted means the first variant's "
+            "calibration data, else synthetic.",
+        ),
+    ] = None
+    seed: Annotated[int, Field(ge=0)] = 1
+
+
+class Toleration(_Model):
+    key: str | None = None
+    operator: Annotated[str | None, Field(pattern=r"^(Exists|Equal)$")] = None
+    value: str | None = None
+    effect: Annotated[str | None, Field(pattern=r"^(NoSchedule|PreferNoSchedule|NoExecute)$")] = (
+        None
+    )
+    toleration_seconds: int | None = None
+
+
+class Resources(_Model):
+    requests: dict[str, str] | None = None
+    limits: dict[str, str] | None = None
+
+
+class JobOptions(_Model):
+    """How the operator runs the converter Job; ignored by `tflite-operator convert`."""
+
+    service_account_name: Annotated[
+        str | None,
+        Field(
+            max_length=253,
+            pattern=NAME_PATTERN,
+            description="ServiceAccount for GCS access (Workload Identity); its token is "
+            "mounted only when this is set.",
+        ),
+    ] = None
+    resources: Resources | None = None
+    active_deadline_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 3600
+    backoff_limit: Annotated[int, Field(ge=0, le=10)] = 1
+    node_selector: dict[str, str] | None = None
+    tolerations: Annotated[list[Toleration] | None, Field(max_length=32)] = None
+
+
+class ConversionSpec(_Model):
+    """`spec` of a TFLiteConversion."""
+
+    source: Source
+    output: Output
+    variants: Annotated[list[Variant], Field(min_length=1, max_length=16)]
+    target: Target = Target()
+    benchmark: Benchmark = Benchmark()
+    validation: Validation = Validation()
+    job: JobOptions = JobOptions()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        names = [v.name for v in self.variants]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"variant names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def tolerance_for(self, variant: Variant) -> float | None:
+        if variant.max_output_error is not None:
+            return variant.max_output_error
+        return self.target.max_output_error

@@ -1,0 +1,3 @@
+"""Shared fixtures: the real control plane comes from tests/controlplane."""
+
+pytest_plugins = ["controlplane.fixtures"]
