@@ -1,0 +1,52 @@
+# Everything installs itself: a venv cached outside the clone (warm runs reuse it), and the
+# control-plane binaries cached by version (see tests/controlplane/README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+CACHE ?= $(HOME)/.cache/tflite-operator
+VENV ?= $(CACHE)/venv
+BIN := $(VENV)/bin
+DEPS_HASH := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
+DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
+PYTEST_ARGS ?=
+
+.PHONY: help demo test lint format venv controlplane crds benchmarks clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(DEPS_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q hatchling -e '.[dev]'
+	@rm -f $(VENV)/.deps-* && touch $@
+
+venv: $(DEPS_STAMP) ## create or update the cached virtualenv
+	@# The venv is shared by clones: point its editable install at this one (seconds).
+	@$(BIN)/pip install -q --no-deps --no-build-isolation -e . 
+
+demo: venv ## train a small digits CNN and convert it to every variant (no cluster needed)
+	$(BIN)/tflite-operator demo --out demo-output
+
+controlplane: ## build (or reuse) etcd, kube-apiserver, kube-controller-manager, kubectl
+	@if command -v go >/dev/null; then bash tests/controlplane/build.sh; \
+	else echo "go not found: control-plane tests will skip (CI=true makes them fail)"; fi
+
+test: venv controlplane ## run the whole test suite
+	PATH=$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+crds: venv ## regenerate crds/ from the spec model
+	$(BIN)/python -m tflite_operator.controller.crd --write
+
+benchmarks: venv ## run the benchmarks and rewrite docs/benchmarks.md
+	PATH=$(BIN):$$PATH $(BIN)/python benchmarks/run_all.py --write docs/benchmarks.md
+
+clean: ## remove local outputs (not the cached venv or binaries)
+	rm -rf demo-output .pytest_cache .ruff_cache
