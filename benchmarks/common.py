@@ -1,0 +1,31 @@
+"""Shared set-up for the benchmarks: a MobileNetV2 SavedModel built in code (no download)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def mobilenet_v2_saved_model(directory: Path) -> Path:
+    """MobileNetV2 at 224x224 with random weights (`weights=None`): real size, real ops."""
+    import tensorflow as tf
+
+    path = directory / "mobilenet_v2"
+    if not (path / "saved_model.pb").exists():
+        tf.keras.utils.set_random_seed(0)
+        model = tf.keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
+        model.export(str(path), verbose=False)
+    return path
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
