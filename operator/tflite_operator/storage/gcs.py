@@ -1,0 +1,596 @@
+"""Google Cloud Storage backend.
+
+Credentials: google.cloud.storage.Client() uses Application Default Credentials, which in a
+cluster means Workload Identity (the converter Job's serviceAccountName, bound to a Google
+service account) and locally `gcloud auth application-default login` or
+GOOGLE_APPLICATION_CREDENTIALS. When STORAGE_EMULATOR_HOST is set (fake-gcs-server in tests)
+the client talks to that host with anonymous credentials and project "test" (or
+GOOGLE_CLOUD_PROJECT), so no ADC lookup (and no metadata-server timeout) happens.
+
+One client per emulator setting is shared by every GCSStorage (it pools HTTP connections and
+is safe to use from the transfer threads, which is how google-cloud-storage's own
+transfer_manager uses it).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import io
+import os
+import shutil
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry
+from google.auth import exceptions as auth_exc
+from google.cloud import storage
+from google.cloud.storage import transfer_manager
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from tflite_operator.api.errors import (
+    ConversionError,
+    OutputExistsError,
+    SourceNotFoundError,
+    SpecError,
+    StorageError,
+)
+from tflite_operator.storage.base import (
+    Payload,
+    Progress,
+    Storage,
+    content_type_for,
+    outputs_exist_error,
+    publish_plan,
+    too_large_error,
+)
+from tflite_operator.storage.uris import Location, relative_name_problem
+
+EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+EMULATOR_PROJECT = "test"
+
+# The permission each kind of call needs, and the smallest predefined role that grants it.
+ROLES = {
+    "storage.objects.get": "roles/storage.objectViewer",
+    "storage.objects.list": "roles/storage.objectViewer",
+    "storage.objects.create": "roles/storage.objectCreator",
+    "storage.objects.delete": "roles/storage.objectUser",
+}
+
+_clients: dict[str | None, storage.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def default_client() -> storage.Client:
+    """The shared client for the current STORAGE_EMULATOR_HOST (read on each call)."""
+    emulator = os.environ.get(EMULATOR_ENV) or None
+    with _clients_lock:
+        client = _clients.get(emulator)
+        if client is None:
+            client = _clients[emulator] = _make_client(emulator)
+        return client
+
+
+def _make_client(emulator: str | None) -> storage.Client:
+    from google.auth.credentials import AnonymousCredentials
+
+    if emulator:
+        project = os.environ.get("GOOGLE_CLOUD_PROJECT") or EMULATOR_PROJECT
+        return storage.Client(project=project, credentials=AnonymousCredentials())
+    try:
+        # project=None: we never create buckets, so no project has to be discovered.
+        return storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT") or None)
+    except auth_exc.DefaultCredentialsError as exc:
+        raise StorageError(
+            f"no Google Cloud credentials found ({exc}); in a cluster set the converter Job's "
+            "serviceAccountName to a Kubernetes service account bound to a Google service "
+            "account (Workload Identity); elsewhere run `gcloud auth application-default "
+            "login` or set GOOGLE_APPLICATION_CREDENTIALS"
+        ) from exc
+
+
+def _principal(client: storage.Client | None) -> str:
+    email = getattr(getattr(client, "_credentials", None), "service_account_email", None)
+    if email and email != "default":
+        return email
+    return "the converter's Google identity (the Job's Workload Identity service account or ADC)"
+
+
+def _endpoint(client: storage.Client | None) -> str:
+    if client is not None:
+        with contextlib.suppress(Exception):
+            return str(client.api_endpoint)
+    return os.environ.get(EMULATOR_ENV) or "https://storage.googleapis.com"
+
+
+def map_gcs_error(
+    exc: BaseException,
+    *,
+    loc: Location,
+    permission: str,
+    doing: str,
+    field: str,
+    source: bool = False,
+    client: storage.Client | None = None,
+) -> ConversionError:
+    """Turn a google-cloud-storage/api-core/auth exception into our error with cause and fix.
+
+    permission: the IAM permission the failed call needed (storage.objects.get, ...).
+    doing: what we were doing, for the message ("reading", "uploading report.json to").
+    field: the spec field the URI came from. source: a missing bucket is SourceNotFoundError.
+    """
+    if isinstance(exc, ConversionError):
+        return exc
+    if isinstance(exc, gexc.RetryError) and exc.cause is not None:
+        # Retries ran out; the last attempt's failure is the one worth reporting.
+        exc = exc.cause
+    where = f"gs://{loc.bucket}"
+    server_said = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, gexc.Forbidden):
+        role = ROLES.get(permission, "roles/storage.objectUser")
+        return StorageError(
+            f"permission denied while {doing} {loc}: {_principal(client)} needs {permission} on "
+            f"bucket {loc.bucket}. Grant it {role} on {where} (gcloud storage buckets "
+            f"add-iam-policy-binding {where} --member=serviceAccount:GSA_EMAIL --role={role}); "
+            "in a cluster also set the converter Job's serviceAccountName to the Kubernetes "
+            "service account bound to that Google service account (Workload Identity). "
+            f"Server said: {server_said}"
+        )
+    if isinstance(exc, gexc.Unauthorized):
+        return StorageError(
+            f"Cloud Storage rejected the credentials while {doing} {loc} (401): {server_said}; "
+            "in a cluster set the converter Job's serviceAccountName to a Kubernetes service "
+            "account with Workload Identity; elsewhere refresh ADC with `gcloud auth "
+            "application-default login` or set GOOGLE_APPLICATION_CREDENTIALS"
+        )
+    if isinstance(exc, gexc.NotFound):
+        if source:
+            # get_blob() answers None for a missing object, so a raised 404 is the bucket.
+            return SourceNotFoundError(
+                f"no object or prefix at {loc}: bucket {loc.bucket} does not exist; check {field}"
+            )
+        return StorageError(f"bucket {loc.bucket} does not exist; create it or fix {field}")
+    if isinstance(exc, gexc.PreconditionFailed):
+        return OutputExistsError(
+            f"{loc} was written by someone else while {doing} it; set "
+            "spec.output.overwrite: true to replace it, or choose a new spec.output.uri"
+        )
+    if isinstance(exc, gexc.GoogleAPICallError):
+        return StorageError(
+            f"Cloud Storage error while {doing} {loc}: HTTP {exc.code} {server_said}"
+        )
+    if isinstance(exc, auth_exc.DefaultCredentialsError | auth_exc.RefreshError):
+        return StorageError(
+            f"cannot get Google credentials while {doing} {loc}: {exc}; in a cluster set the "
+            "converter Job's serviceAccountName for Workload Identity; elsewhere run `gcloud "
+            "auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS"
+        )
+    if _is_transport_error(exc):
+        host = _endpoint(client)
+        if os.environ.get(EMULATOR_ENV):
+            hint = (
+                f"STORAGE_EMULATOR_HOST is set to {os.environ[EMULATOR_ENV]}: is the emulator "
+                "running there? Unset it to use real Cloud Storage"
+            )
+        else:
+            hint = (
+                "check the pod's network egress, DNS and proxy settings (HTTPS_PROXY); "
+                "set STORAGE_EMULATOR_HOST to use an emulator instead"
+            )
+        return StorageError(
+            f"cannot reach Cloud Storage at {host} while {doing} {loc}: {exc}; {hint}"
+        )
+    if isinstance(exc, OSError):
+        return StorageError(f"local I/O error while {doing} {loc}: {exc}")
+    return StorageError(f"unexpected error while {doing} {loc}: {type(exc).__name__}: {exc}")
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    import requests
+
+    return isinstance(
+        exc,
+        requests.exceptions.ConnectionError
+        | requests.exceptions.Timeout
+        | auth_exc.TransportError
+        | ConnectionError
+        | TimeoutError,
+    )
+
+
+class _CountingWriter:
+    """A file wrapper that reports bytes written, for fetch()'s progress callback."""
+
+    def __init__(self, raw: io.BufferedWriter, count: Callable[[int], None]) -> None:
+        self._raw = raw
+        self._count = count
+
+    def write(self, data: bytes) -> int:
+        n = self._raw.write(data)
+        self._count(n)
+        return n
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        # The client rewinds to 0 when the server transcodes; progress restarts with it.
+        pos = self._raw.tell()
+        result = self._raw.seek(offset, whence)
+        self._count(result - pos)
+        return result
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+
+class GCSStorage(Storage):
+    scheme = "gs"
+
+    def __init__(
+        self,
+        client: storage.Client | None = None,
+        *,
+        max_workers: int = 4,
+        retry_timeout: float = 120.0,
+    ) -> None:
+        """client: None means default_client(), made on first use (so no ADC lookup before).
+
+        max_workers: parallel transfers (threads; the Job's CPU is small, the work is I/O).
+        retry_timeout: total seconds transient errors (5xx, 429, connection resets) are retried.
+        """
+        self._client = client
+        self.max_workers = max_workers
+        self.retry: Retry = DEFAULT_RETRY.with_timeout(retry_timeout)
+
+    @property
+    def client(self) -> storage.Client:
+        # Looked up on each use, so a change of STORAGE_EMULATOR_HOST (tests) takes effect.
+        return self._client or default_client()
+
+    def _error(
+        self, exc: BaseException, loc: Location, permission: str, doing: str, **kw: Any
+    ) -> ConversionError:
+        kw.setdefault("field", "spec.output.uri")
+        return map_gcs_error(
+            exc, loc=loc, permission=permission, doing=doing, client=self.client, **kw
+        )
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def fetch(
+        self,
+        uri: str | Location,
+        dest: Path,
+        max_bytes: int,
+        progress: Progress | None = None,
+        *,
+        field: str = "spec.source.uri",
+    ) -> Path:
+        loc = self._location(uri)
+        err = {"field": field, "source": True}
+        bucket = self.client.bucket(loc.bucket)
+        single = None
+        if loc.key:
+            try:
+                single = bucket.get_blob(loc.key, retry=self.retry)
+            except Exception as exc:
+                raise self._error(exc, loc, "storage.objects.get", "reading", **err) from exc
+        if single is not None:
+            # An object wins over a same-named prefix: gs://b/m.keras means that file.
+            plan = [(single, dest / loc.name)]
+            result = dest / loc.name
+        else:
+            try:
+                blobs = list(
+                    self.client.list_blobs(loc.bucket, prefix=loc.prefix or None, retry=self.retry)
+                )
+            except Exception as exc:
+                raise self._error(exc, loc, "storage.objects.list", "listing", **err) from exc
+            plan = []
+            for blob in blobs:
+                rel = blob.name[len(loc.prefix) :]
+                if rel.endswith("/") and not blob.size:
+                    continue  # a "folder" placeholder made by the Cloud Console: no content
+                if problem := relative_name_problem(rel):
+                    raise StorageError(
+                        f"refusing to download gs://{loc.bucket}/{blob.name}: its name below "
+                        f"{loc} {problem}, so it would be written outside {dest}; rename or "
+                        f"delete that object, or point {field} elsewhere"
+                    )
+                plan.append((blob, dest / rel))
+            result = dest
+        if not plan:
+            raise SourceNotFoundError(f"no object or prefix at {loc}; check {field}")
+        total = sum(blob.size or 0 for blob, _ in plan)
+        if total > max_bytes:
+            raise too_large_error(loc, total, max_bytes, field)
+        self._download(loc, plan, dest, total, progress, field)
+        return result
+
+    def _download(
+        self,
+        loc: Location,
+        plan: list[tuple[storage.Blob, Path]],
+        dest: Path,
+        total: int,
+        progress: Progress | None,
+        field: str,
+    ) -> None:
+        created_dest = not dest.exists()
+        done = 0
+        lock = threading.Lock()
+
+        def count(n: int) -> None:
+            nonlocal done
+            with lock:
+                done += n
+                if progress is not None:
+                    progress(done, total)
+
+        files: list[io.BufferedWriter] = []
+        pairs = []
+        try:
+            dest_real = dest.resolve()
+            for blob, target in plan:
+                # Belt and braces after relative_name_problem: the target must stay in dest.
+                if not target.resolve().is_relative_to(dest_real):
+                    raise StorageError(f"refusing to write {target}: it is outside {dest}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                # Pin the generation we listed (and sized): a concurrent overwrite then fails
+                # the download instead of mixing files of two model versions.
+                pinned = blob.bucket.blob(blob.name, generation=blob.generation)
+                fh = target.open("wb")
+                files.append(fh)
+                pairs.append((pinned, _CountingWriter(fh, count)))
+            results = transfer_manager.download_many(
+                pairs,
+                download_kwargs={"retry": self.retry},
+                worker_type=transfer_manager.THREAD,
+                max_workers=max(1, min(self.max_workers, len(pairs))),
+                raise_exception=False,
+            )
+            for (blob, _), outcome in zip(pairs, results, strict=True):
+                if isinstance(outcome, BaseException):
+                    obj = Location(scheme="gs", bucket=loc.bucket, key=blob.name)
+                    if isinstance(outcome, gexc.NotFound):
+                        raise SourceNotFoundError(
+                            f"{obj} disappeared or was replaced while downloading {loc}; "
+                            f"retry once the upload to {field} has finished"
+                        ) from outcome
+                    raise self._error(
+                        outcome, obj, "storage.objects.get", "downloading", field=field, source=True
+                    ) from outcome
+        except BaseException as exc:
+            for fh in files:
+                fh.close()
+            if created_dest:
+                shutil.rmtree(dest, ignore_errors=True)
+            else:
+                for _, target in plan:
+                    with contextlib.suppress(OSError):
+                        target.unlink()
+            if isinstance(exc, Exception) and not isinstance(exc, ConversionError):
+                # e.g. a local write error (disk full, a file where a directory must go).
+                raise self._error(
+                    exc, loc, "storage.objects.get", "downloading", field=field, source=True
+                ) from exc
+            raise
+        for fh in files:
+            fh.close()
+
+    def exists(self, uri: str | Location) -> bool:
+        loc = self._location(uri)
+        try:
+            if loc.key and self.client.bucket(loc.bucket).get_blob(loc.key, retry=self.retry):
+                return True
+            found = self.client.list_blobs(
+                loc.bucket, prefix=loc.prefix or None, max_results=1, retry=self.retry
+            )
+            return any(True for _ in found)
+        except gexc.NotFound:
+            return False  # no bucket: nothing there
+        except Exception as exc:
+            raise self._error(exc, loc, "storage.objects.list", "checking") from exc
+
+    def list_names(self, uri_prefix: str | Location) -> list[str]:
+        loc = self._location(uri_prefix)
+        try:
+            blobs = self.client.list_blobs(loc.bucket, prefix=loc.prefix or None, retry=self.retry)
+            names = [b.name[len(loc.prefix) :] for b in blobs]
+        except Exception as exc:
+            raise self._error(exc, loc, "storage.objects.list", "listing") from exc
+        return sorted(n for n in names if n and not n.endswith("/"))
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def publish(
+        self,
+        output_uri: str | Location,
+        files: Mapping[str, Payload],
+        last: Mapping[str, Payload],
+        overwrite: bool,
+    ) -> dict[str, str]:
+        loc = self._location(output_uri)
+        names = publish_plan(files, last)
+        bucket = self.client.bucket(loc.bucket)
+        key = {name: f"{loc.prefix}{name}" for name in names}
+
+        # get per name rather than a listing: the folder may hold many unrelated objects.
+        # A missing bucket reads as "nothing exists" here; the first upload then reports it.
+        existing: dict[str, int] = {}
+        for name in names:
+            obj = Location(scheme="gs", bucket=loc.bucket, key=key[name])
+            try:
+                blob = bucket.get_blob(key[name], retry=self.retry)
+            except Exception as exc:
+                raise self._error(exc, obj, "storage.objects.get", "checking") from exc
+            if blob is not None:
+                existing[name] = blob.generation
+        if existing and not overwrite:
+            raise outputs_exist_error(loc, list(existing))
+
+        created: dict[str, int] = {}  # name -> generation this call wrote
+        try:
+            if overwrite:
+                # Old reports go first, so no report ever describes a mix of old and new files.
+                for name in last:
+                    if name in existing:
+                        self._delete(bucket, key[name], existing.pop(name), loc)
+            self._upload_group(bucket, loc, key, files, existing, created)
+            self._upload_group(bucket, loc, key, last, existing, created)
+        except BaseException as exc:
+            leftovers = self._rollback(bucket, key, created)
+            if not isinstance(exc, Exception):
+                raise
+            error = self._error(exc, loc, "storage.objects.create", "publishing to")
+            if leftovers:
+                error = type(error)(
+                    f"{error.message}; could not remove the partial outputs "
+                    f"{', '.join(leftovers)}: delete them by hand"
+                )
+            raise error from exc
+        return {name: f"gs://{loc.bucket}/{key[name]}" for name in names}
+
+    def _upload_group(
+        self,
+        bucket: storage.Bucket,
+        loc: Location,
+        key: dict[str, str],
+        group: Mapping[str, Payload],
+        existing: dict[str, int],
+        created: dict[str, int],
+    ) -> None:
+        """Upload group in parallel; raise the first failure once all have finished.
+
+        Each upload carries if_generation_match: 0 (must not exist) or the generation seen
+        when checking (overwrite), so an object written concurrently is never clobbered.
+        transfer_manager.upload_many cannot do that: its upload_kwargs are shared by all files,
+        and bytes payloads would go through size-less resumable uploads.
+        """
+        if not group:
+            return
+
+        def upload(name: str) -> int:
+            blob = bucket.blob(key[name])
+            payload = group[name]
+            obj = Location(scheme="gs", bucket=loc.bucket, key=key[name])
+            stream: io.IOBase
+            if isinstance(payload, bytes):
+                stream, size = io.BytesIO(payload), len(payload)
+            else:
+                try:
+                    stream = payload.open("rb")
+                    size = os.fstat(stream.fileno()).st_size
+                except OSError as exc:
+                    raise StorageError(
+                        f"cannot read {payload} to upload it as {obj}: {exc.strerror or exc}"
+                    ) from exc
+            try:
+                with stream:
+                    # An explicit size keeps small files on a single multipart request, where
+                    # the precondition is checked (size-less uploads go resumable).
+                    blob.upload_from_file(
+                        stream,
+                        size=size,
+                        content_type=content_type_for(name),
+                        if_generation_match=existing.get(name, 0),
+                        retry=self.retry,
+                    )
+            except gexc.PreconditionFailed as exc:
+                if name in existing:
+                    raise OutputExistsError(
+                        f"{obj} was replaced by someone else while publishing to {loc}; make "
+                        "sure only one conversion writes to spec.output.uri"
+                    ) from exc
+                raise outputs_exist_error(loc, [name]) from exc
+            except Exception as exc:
+                raise self._error(exc, obj, "storage.objects.create", "uploading") from exc
+            return int(blob.generation or 0)
+
+        first_error: BaseException | None = None
+        workers = max(1, min(self.max_workers, len(group)))
+        with concurrent.futures.ThreadPoolExecutor(workers, "tflite-upload") as pool:
+            futures = {pool.submit(upload, name): name for name in group}
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    created[futures[future]] = future.result()
+                except concurrent.futures.CancelledError:
+                    pass
+                except BaseException as exc:
+                    if first_error is None:
+                        first_error = exc
+                        for other in futures:
+                            other.cancel()  # not-yet-started uploads: no point any more
+        if first_error is not None:
+            raise first_error
+
+    def _rollback(
+        self, bucket: storage.Bucket, key: dict[str, str], created: dict[str, int]
+    ) -> list[str]:
+        leftovers = []
+        for name, generation in created.items():
+            try:
+                # Only our generation: if someone replaced it since, theirs stays.
+                bucket.blob(key[name]).delete(
+                    if_generation_match=generation or None, retry=self.retry
+                )
+            except (gexc.NotFound, gexc.PreconditionFailed):
+                pass
+            except Exception:
+                leftovers.append(f"gs://{bucket.name}/{key[name]}")
+        return leftovers
+
+    def _delete(
+        self, bucket: storage.Bucket, name: str, generation: int | None, loc: Location
+    ) -> None:
+        obj = Location(scheme="gs", bucket=loc.bucket, key=name)
+        try:
+            bucket.blob(name).delete(if_generation_match=generation, retry=self.retry)
+        except gexc.NotFound:
+            pass
+        except gexc.PreconditionFailed as exc:
+            raise OutputExistsError(
+                f"{obj} was replaced by someone else while publishing to {loc}; make sure only "
+                "one conversion writes to spec.output.uri"
+            ) from exc
+        except Exception as exc:
+            raise self._error(exc, obj, "storage.objects.delete", "replacing") from exc
+
+    def delete_prefix(self, uri_prefix: str | Location, names: list[str] | None = None) -> int:
+        loc = self._location(uri_prefix)
+        bucket = self.client.bucket(loc.bucket)
+        if names is None:
+            if not loc.key:
+                raise SpecError(
+                    f"refusing to delete every object in bucket {loc.bucket}; give an output "
+                    "folder (gs://bucket/path) or the names to delete"
+                )
+            try:
+                keys = [
+                    b.name
+                    for b in self.client.list_blobs(loc.bucket, prefix=loc.prefix, retry=self.retry)
+                ]
+            except gexc.NotFound:
+                return 0
+            except Exception as exc:
+                raise self._error(exc, loc, "storage.objects.list", "listing") from exc
+        else:
+            for name in names:
+                if problem := relative_name_problem(name):
+                    raise SpecError(f"name {name!r} under {loc} {problem}")
+            keys = [f"{loc.prefix}{name}" for name in names]
+        deleted = 0
+        for k in keys:
+            try:
+                bucket.blob(k).delete(retry=self.retry)
+                deleted += 1
+            except gexc.NotFound:
+                pass  # already gone (or no bucket): the goal is reached
+            except Exception as exc:
+                obj = Location(scheme="gs", bucket=loc.bucket, key=k)
+                raise self._error(exc, obj, "storage.objects.delete", "deleting") from exc
+        return deleted
