@@ -293,7 +293,7 @@ class GCSStorage(Storage):
             plan = []
             for blob in blobs:
                 rel = blob.name[len(loc.prefix) :]
-                if rel.endswith("/") and not blob.size:
+                if (not rel or rel.endswith("/")) and not blob.size:
                     continue  # a "folder" placeholder made by the Cloud Console: no content
                 if problem := relative_name_problem(rel):
                     raise StorageError(
@@ -506,7 +506,12 @@ class GCSStorage(Storage):
                         f"{obj} was replaced by someone else while publishing to {loc}; make "
                         "sure only one conversion writes to spec.output.uri"
                     ) from exc
-                raise outputs_exist_error(loc, [name]) from exc
+                # Absent at our check, present now: another writer is publishing here too.
+                raise OutputExistsError(
+                    f"{obj} was created by another writer while this conversion was publishing "
+                    f"to {loc}, so nothing of this run was kept; make sure only one conversion "
+                    "writes to spec.output.uri (or set spec.output.overwrite: true)"
+                ) from exc
             except Exception as exc:
                 raise self._error(exc, obj, "storage.objects.create", "uploading") from exc
             return int(blob.generation or 0)

@@ -144,9 +144,14 @@ class LocalStorage(Storage):
 
     @staticmethod
     def _write_one(target: Path, payload: Payload, overwrite: bool, loc: Location) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Same directory as the target, so the final rename/link is atomic (same filesystem).
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Same directory as the target, so the final rename/link is atomic.
+            fd, tmp_name = tempfile.mkstemp(
+                dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+            )
+        except OSError as exc:
+            raise _write_error(target, exc) from exc
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -169,6 +174,8 @@ class LocalStorage(Storage):
                 os.replace(tmp, target)
             else:
                 _link_exclusive(tmp, target, loc)
+        except OSError as exc:
+            raise _write_error(target, exc) from exc
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
