@@ -331,6 +331,17 @@ def test_concurrent_publishers_never_mix(gcs: GCSStorage, fake_gcs: FakeGCS, buc
             assert contents == {}
 
 
+def test_check_absent_and_uri_of(gcs: GCSStorage, fake_gcs: FakeGCS, bucket: str) -> None:
+    out = f"gs://{bucket}/out/"
+    gcs.check_absent(out, ["a.tflite", "report.json"])
+    gcs.check_absent("gs://no-such-bucket-here/out", ["a.tflite"])  # publish reports the bucket
+    got = gcs.publish(out, {"a.tflite": b"a"}, {"report.json": b"{}"}, overwrite=False)
+    assert got["report.json"] == gcs.uri_of(out, "report.json") == f"gs://{bucket}/out/report.json"
+    with pytest.raises(OutputExistsError) as info:
+        gcs.check_absent(out, ["a.tflite", "b.tflite", "report.json"])
+    assert f"at gs://{bucket}/out: a.tflite, report.json;" in info.value.message
+
+
 # -- delete_prefix ----------------------------------------------------------------------------
 
 
@@ -410,6 +421,7 @@ def test_other_api_errors() -> None:
     assert "HTTP 503 overloaded" in map_gcs_error(retried, **kw).message
 
 
+@pytest.mark.usefixtures("fake_gcs")  # skips/fails like the rest when no binary
 def test_unreachable_endpoint_names_host_and_emulator_variable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -425,6 +437,7 @@ def test_unreachable_endpoint_names_host_and_emulator_variable(
     assert f"STORAGE_EMULATOR_HOST is set to {server.url}" in msg
 
 
+@pytest.mark.usefixtures("fake_gcs")  # skips/fails like the rest when no binary
 def test_server_helper_leaves_no_process() -> None:
     server = start_server()
     assert server.process.poll() is None

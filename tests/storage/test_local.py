@@ -308,3 +308,14 @@ def test_delete_refuses_root_and_escapes(store: LocalStorage, tmp_path: Path) ->
         store.delete_prefix("/")
     with pytest.raises(SpecError):
         store.delete_prefix(str(tmp_path / "out"), ["../x"])
+
+
+def test_check_absent_and_uri_of(store: LocalStorage, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    store.check_absent(str(out), ["a.tflite", "report.json"])  # nothing there: no error
+    got = store.publish(str(out), {"a.tflite": b"a"}, {"report.json": b"{}"}, overwrite=False)
+    assert got["a.tflite"] == store.uri_of(f"file://{out}", "a.tflite") == str(out / "a.tflite")
+    with pytest.raises(OutputExistsError, match=r"a\.tflite, report\.json; set spec\.output"):
+        store.check_absent(str(out), ["a.tflite", "b.tflite", "report.json"])
+    with pytest.raises(SpecError):
+        store.check_absent(str(out), ["../a.tflite"])

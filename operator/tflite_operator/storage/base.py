@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from tflite_operator.api.errors import OutputExistsError, SpecError, StorageError
-from tflite_operator.storage.uris import Location, parse_uri, relative_name_problem
+from tflite_operator.storage.uris import Location, child, display, parse_uri, relative_name_problem
 
 # What publish() accepts for one output: the bytes, or a local file to copy/upload.
 Payload = bytes | Path
@@ -130,6 +130,25 @@ class Storage(abc.ABC):
         overwrite, existing last names are removed first so an old report never describes new
         files. On any failure what this call wrote is removed again. Returns name -> URI.
         """
+
+    def check_absent(self, output_uri: str | Location, names: list[str]) -> None:
+        """Raise OutputExistsError (listing them) if any of names exists under output_uri.
+
+        For refusing early, before minutes of conversion; publish() checks again, atomically.
+        """
+        loc = self._location(output_uri)
+        for name in names:
+            child(loc, name)  # SpecError for unsafe names
+        if existing := self._existing(loc, names):
+            raise outputs_exist_error(loc, list(existing))
+
+    def uri_of(self, output_uri: str | Location, name: str) -> str:
+        """The URI publish() will return for name (for reports written before publishing)."""
+        return display(child(self._location(output_uri), name))
+
+    @abc.abstractmethod
+    def _existing(self, loc: Location, names: list[str]) -> dict[str, int]:
+        """The names that exist under loc, each with its GCS generation (0 for local files)."""
 
     @abc.abstractmethod
     def delete_prefix(self, uri_prefix: str | Location, names: list[str] | None = None) -> int:

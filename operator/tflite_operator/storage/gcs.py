@@ -419,17 +419,7 @@ class GCSStorage(Storage):
         bucket = self.client.bucket(loc.bucket)
         key = {name: f"{loc.prefix}{name}" for name in names}
 
-        # get per name rather than a listing: the folder may hold many unrelated objects.
-        # A missing bucket reads as "nothing exists" here; the first upload then reports it.
-        existing: dict[str, int] = {}
-        for name in names:
-            obj = Location(scheme="gs", bucket=loc.bucket, key=key[name])
-            try:
-                blob = bucket.get_blob(key[name], retry=self.retry)
-            except Exception as exc:
-                raise self._error(exc, obj, "storage.objects.get", "checking") from exc
-            if blob is not None:
-                existing[name] = blob.generation
+        existing = self._existing(loc, names)
         if existing and not overwrite:
             raise outputs_exist_error(loc, list(existing))
 
@@ -454,6 +444,21 @@ class GCSStorage(Storage):
                 )
             raise error from exc
         return {name: f"gs://{loc.bucket}/{key[name]}" for name in names}
+
+    def _existing(self, loc: Location, names: list[str]) -> dict[str, int]:
+        # get per name rather than a listing: the folder may hold many unrelated objects.
+        # A missing bucket reads as "nothing exists"; publish's first upload then reports it.
+        bucket = self.client.bucket(loc.bucket)
+        existing: dict[str, int] = {}
+        for name in names:
+            obj = Location(scheme="gs", bucket=loc.bucket, key=f"{loc.prefix}{name}")
+            try:
+                blob = bucket.get_blob(obj.key, retry=self.retry)
+            except Exception as exc:
+                raise self._error(exc, obj, "storage.objects.get", "checking") from exc
+            if blob is not None:
+                existing[name] = int(blob.generation or 0)
+        return existing
 
     def _upload_group(
         self,

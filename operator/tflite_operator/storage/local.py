@@ -101,9 +101,9 @@ class LocalStorage(Storage):
         except OSError as exc:
             raise _write_error(out_dir, exc) from exc
         targets = {name: out_dir / name for name in names}
-        existing = [n for n, p in targets.items() if p.exists() or p.is_symlink()]
+        existing = self._existing(loc, names)
         if existing and not overwrite:
-            raise outputs_exist_error(loc, existing)
+            raise outputs_exist_error(loc, list(existing))
 
         written: list[Path] = []
         try:
@@ -141,6 +141,10 @@ class LocalStorage(Storage):
                 )
             raise error from exc
         return {name: str(targets[name]) for name in names}
+
+    def _existing(self, loc: Location, names: list[str]) -> dict[str, int]:
+        root = loc.local_path
+        return {n: 0 for n in names if (root / n).exists() or (root / n).is_symlink()}
 
     @staticmethod
     def _write_one(target: Path, payload: Payload, overwrite: bool, loc: Location) -> None:
