@@ -298,8 +298,8 @@ class GCSStorage(Storage):
                 if problem := relative_name_problem(rel):
                     raise StorageError(
                         f"refusing to download gs://{loc.bucket}/{blob.name}: its name below "
-                        f"{loc} {problem}, so it would be written outside {dest}; rename or "
-                        f"delete that object, or point {field} elsewhere"
+                        f"{loc} {problem}, so it cannot be written safely under {dest}; "
+                        f"rename or delete that object, or point {field} elsewhere"
                     )
                 plan.append((blob, dest / rel))
             result = dest
