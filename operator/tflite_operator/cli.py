@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -270,9 +271,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+class TerminatedError(ConversionError):
+    exit_code = 143
+    reason = "Terminated"
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise TerminatedError("the pod was stopped (SIGTERM: deadline reached or Job deleted)")
+
+
 def cmd_job(args: argparse.Namespace) -> int:
     """In a converter pod: every ending, good or bad, leaves a summary for the operator."""
     log_path = Path(os.environ.get(TERMINATION_LOG_ENV, DEFAULT_TERMINATION_LOG))
+    # Kubernetes stops a pod with SIGTERM (deadline, deletion): turn it into an exception so
+    # publish rolls back what it wrote instead of leaving a .tflite without its report.
+    signal.signal(signal.SIGTERM, _terminated)
     name = os.environ.get(NAME_ENV, "conversion")
     summary: Summary
     try:
