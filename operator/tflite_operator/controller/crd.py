@@ -169,7 +169,8 @@ def variant_rules() -> list[dict[str, Any]]:
 VARIANTS_UNIQUE = {
     "rule": "self.all(x, self.exists_one(y, y.name == x.name))",
     "message": "variant names must be unique",
-    "reason": "FieldValueDuplicate",
+    # Not FieldValueDuplicate: the apiserver drops the message for that reason.
+    "reason": "FieldValueInvalid",
 }
 
 
