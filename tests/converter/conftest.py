@@ -16,10 +16,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tflite_operator.api.spec import Variant  # noqa: E402
-from tflite_operator.converter.convert import ConvertedVariant, convert_variant  # noqa: E402
-from tflite_operator.converter.data import Samples, load_samples  # noqa: E402
-from tflite_operator.converter.source import SourceModel, load_source  # noqa: E402
+from tflite_operator.api.spec import Variant
+from tflite_operator.converter.convert import ConvertedVariant, convert_variant
+from tflite_operator.converter.data import Samples, load_samples
+from tflite_operator.converter.source import SourceModel, load_source
 
 SEED = 0
 CALIBRATION_SAMPLES = 64
@@ -127,9 +127,7 @@ def _save_single_op_model(tf, path: Path, op: Callable) -> Path:
 @pytest.fixture(scope="session")
 def flex_saved_model(tf, models_dir) -> Path:
     """Uses tf.math.cumprod: no TFLite builtin in TF 2.21, but a Select TF (Flex) kernel."""
-    return _save_single_op_model(
-        tf, models_dir / "flex", lambda x: tf.math.cumprod(x, axis=1)
-    )
+    return _save_single_op_model(tf, models_dir / "flex", lambda x: tf.math.cumprod(x, axis=1))
 
 
 @pytest.fixture(scope="session")

@@ -78,14 +78,14 @@ def test_missing_keys_name_the_needed_inputs(tmp_path):
 def test_npy_for_multi_input_signature_is_refused(tmp_path):
     path = tmp_path / "one.npy"
     np.save(path, np.zeros((2, 5), np.int32))
-    with pytest.raises(SpecError, match="single .npy array.*2 inputs"):
+    with pytest.raises(SpecError, match=r"single \.npy array.*2 inputs"):
         load_samples(path, TWO_INPUTS, 2, "one.npy")
 
 
 def test_floats_into_integer_input_are_refused(tmp_path):
     path = tmp_path / "two.npz"
     np.savez(path, tokens=np.full((2, 5), 1.5), mask=np.ones((2, 5)))
-    with pytest.raises(SpecError, match="'tokens' has dtype float64.*int32"):
+    with pytest.raises(SpecError, match=r"'tokens' has dtype float64.*int32"):
         load_samples(path, TWO_INPUTS, 2, "two.npz")
 
 
@@ -99,12 +99,12 @@ def test_unequal_sample_counts(tmp_path):
 def test_unreadable_file(tmp_path):
     path = tmp_path / "junk.npz"
     path.write_bytes(b"definitely not numpy")
-    with pytest.raises(SpecError, match="not a readable .npz or .npy file"):
+    with pytest.raises(SpecError, match=r"not a readable \.npz or \.npy file"):
         load_samples(path, IMAGE, 1, "junk.npz")
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(SpecError, match="does not exist.*representativeDataset"):
+    with pytest.raises(SpecError, match=r"does not exist.*representativeDataset"):
         load_samples(tmp_path / "nope.npz", IMAGE, 1, "nope.npz")
 
 

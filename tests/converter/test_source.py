@@ -103,7 +103,7 @@ def test_saved_model_without_signatures(no_signature_saved_model):
 def test_format_resolution(tmp_path, cnn_keras_file, cnn_saved_model):
     assert resolve_format(cnn_keras_file) == "keras"
     assert resolve_format(cnn_saved_model) == "saved_model"
-    with pytest.raises(InvalidSourceError, match="set spec.source.format: saved_model"):
+    with pytest.raises(InvalidSourceError, match=r"set spec\.source.format: saved_model"):
         resolve_format(cnn_saved_model, "keras")
     with pytest.raises(InvalidSourceError, match="is a file"):
         resolve_format(cnn_keras_file, "saved_model")

@@ -1,0 +1,71 @@
+"""Latency statistics (pure) and real benchmark runs on the small CNN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tflite_operator.api.spec import Variant
+from tflite_operator.converter.benchmark import (
+    benchmark_source,
+    benchmark_tflite,
+    latency_stats,
+)
+from tflite_operator.converter.convert import convert_variant
+from tflite_operator.converter.source import load_source
+
+
+def test_latency_stats_known_numbers():
+    stats = latency_stats([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
+    assert stats.runs == 10
+    assert stats.mean == pytest.approx(5.5)
+    assert stats.std == pytest.approx(np.sqrt(8.25))  # population std
+    assert stats.p50 == pytest.approx(5.5)
+    assert stats.p90 == pytest.approx(9.1)  # linear interpolation between ranks
+    assert stats.p99 == pytest.approx(9.91)
+
+
+def test_latency_stats_single_run_and_empty():
+    stats = latency_stats([2.5])
+    assert (stats.p50, stats.p99, stats.std, stats.runs) == (2.5, 2.5, 0.0, 1)
+    with pytest.raises(ValueError, match="at least one run"):
+        latency_stats([])
+
+
+@pytest.mark.parametrize(("quantization", "io_type"), [("none", "float32"), ("int8", "int8")])
+def test_benchmark_tflite_sane(convert_cnn, digits, quantization, io_type):
+    inputs = {"image": digits[0][:1]}
+    report = benchmark_tflite(
+        convert_cnn(quantization, io_type).tflite,
+        "serving_default",
+        inputs,
+        runs=30,
+        warmup=3,
+        threads=2,
+    )
+    assert report.runnable and report.reason is None
+    assert report.threads == 2
+    lat = report.latency_ms
+    assert lat.runs == 30
+    assert 0 < lat.p50 <= lat.p90 <= lat.p99
+    assert lat.p50 < 50  # a 38k-weight CNN on an 8x8 image
+    assert report.init_ms > 0 and report.first_run_ms > 0
+    assert report.peak_memory_bytes is not None and report.peak_memory_bytes >= 0
+    assert report.speedup_vs_source is None  # the pipeline fills it
+
+
+def test_benchmark_flex_model_not_runnable(flex_saved_model):
+    source = load_source(flex_saved_model)
+    tflite = convert_variant(source, Variant(name="flex", ops="select-tf-ops"), None).tflite
+    report = benchmark_tflite(
+        tflite, "serving_default", {"x": np.ones((1, 4), np.float32)}, 5, 1, 2
+    )
+    assert not report.runnable
+    assert "Select TF ops (Cumprod)" in report.reason
+    assert report.latency_ms is None
+
+
+def test_benchmark_source(cnn_source, digits):
+    stats = benchmark_source(cnn_source, "serving_default", {"image": digits[0][:1]}, 20, 2)
+    assert stats.runs == 20
+    assert 0 < stats.p50 <= stats.p90 <= stats.p99
