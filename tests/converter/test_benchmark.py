@@ -7,6 +7,7 @@ import pytest
 
 from tflite_operator.api.spec import Variant
 from tflite_operator.converter.benchmark import (
+    _worker_failure,
     benchmark_source,
     benchmark_tflite,
     latency_stats,
@@ -69,3 +70,30 @@ def test_benchmark_source(cnn_source, digits):
     stats = benchmark_source(cnn_source, "serving_default", {"image": digits[0][:1]}, 20, 2)
     assert stats.runs == 20
     assert 0 < stats.p50 <= stats.p90 <= stats.p99
+
+
+def test_in_process_measurement_agrees_on_shape(convert_cnn, digits):
+    report = benchmark_tflite(
+        convert_cnn("dynamic-range").tflite,
+        "serving_default",
+        {"image": digits[0][:1]},
+        runs=10,
+        warmup=1,
+        threads=1,
+        isolate=False,
+    )
+    assert report.runnable and report.latency_ms.runs == 10 and report.threads == 1
+
+
+def test_isolated_peak_memory_covers_the_model(convert_cnn, digits):
+    """In a fresh process the growth includes at least the fp32 weights XNNPACK packs."""
+    tflite = convert_cnn("none").tflite
+    report = benchmark_tflite(tflite, "serving_default", {"image": digits[0][:1]}, 5, 1, 2)
+    assert report.peak_memory_bytes > len(tflite)
+
+
+def test_worker_failure_reasons():
+    assert "crashed" in _worker_failure(-11, "") and "SIGSEGV" in _worker_failure(-11, "")
+    assert _worker_failure(1, "Traceback...\nValueError: bad input\n") == (
+        "the benchmark failed: ValueError: bad input"
+    )

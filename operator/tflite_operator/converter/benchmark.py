@@ -1,5 +1,10 @@
 """Latency and memory of a converted model (LiteRT), and the source model's latency (TensorFlow).
 
+Isolation: by default a converted model is measured in a fresh child Python process that loads
+only numpy and ai_edge_litert. TensorFlow's thread pools and heap in the parent do not disturb
+the timings, the memory figure starts from a clean heap, and a runtime crash on a bad model
+(a segfault in a kernel) becomes runnable=False instead of killing the whole pipeline.
+
 What is timed: one call from Python with inputs already in memory, measured with
 time.perf_counter. For TFLite that is the signature runner's call (copy inputs in, invoke,
 copy outputs out); for the source it is the signature's concrete function. Both include a
@@ -11,27 +16,35 @@ pools are sized once per process, at first use, to all cores, and cannot be chan
 so the source baseline is TensorFlow as it runs by default on this machine, and the speed-up
 compares deployments, not kernels at equal thread counts.
 
-Memory: `peak_memory_bytes` is the growth of this process's peak resident set (Linux VmHWM)
-from just before the interpreter is built to the end of the timed runs: the model buffer, the
-tensor arena, the XNNPACK packed weights and scratch buffers, at their peak. The peak mark is
-reset first (/proc/self/clear_refs) so earlier work in the process does not hide it; where that
-is not allowed the figure is the growth of the current resident set instead (no peak). Memory
-freed earlier in the process and reused by the interpreter is not counted, so the figure can
-be an undercount, never an overcount of what the interpreter itself touched.
+Memory: `peak_memory_bytes` is the growth of the measuring process's peak resident set (Linux
+VmHWM) from just before the interpreter is built to the end of the timed runs: the model's
+pages the runtime touched (it is loaded from a file, as on a device), the tensor arena, the
+XNNPACK packed weights and scratch buffers, at their peak, plus the runtime's one-time set-up
+when it builds its first interpreter (about 2.5 MB measured here with ai-edge-litert 2.3; a
+constant across variants, so differences between variants are the models' own). The peak mark
+is reset first (/proc/self/clear_refs) so the imports' own peak does not hide it; where that is
+not allowed the figure is the growth of the current resident set (no peak). It is None off
+Linux. Measured in-process (isolate=False) it undercounts, as the interpreter can reuse memory
+the process freed earlier.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from tflite_operator.api.report import BenchmarkReport, LatencyStats
 from tflite_operator.converter.ops import NotRunnableError, not_runnable_reason, op_summary
-from tflite_operator.converter.source import SourceModel, import_tensorflow
-from tflite_operator.converter.validate import feed, open_runner
+from tflite_operator.converter.source import SourceModel, first_line, import_tensorflow
 
 __all__ = [
     "NotRunnableError",
@@ -43,6 +56,7 @@ __all__ = [
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding tflite_operator/
 
 
 def latency_stats(samples_ms: Sequence[float]) -> LatencyStats:
@@ -87,11 +101,11 @@ def _reset_peak() -> bool:
         return False
 
 
-def _time_ms(fn: object, count: int) -> list[float]:
+def _time_ms(fn: Callable[[], object], count: int) -> list[float]:
     times = []
     for _ in range(count):
         start = time.perf_counter()
-        fn()  # type: ignore[operator]
+        fn()
         times.append((time.perf_counter() - start) * 1000.0)
     return times
 
@@ -103,21 +117,109 @@ def benchmark_tflite(
     runs: int,
     warmup: int,
     threads: int,
+    *,
+    isolate: bool = True,
+    timeout: float | None = None,
 ) -> BenchmarkReport:
     """Init time, first-run time, latency over `runs` after `warmup`, and peak memory growth.
 
     inputs: one float-domain sample (as from data.py); integer-typed inputs are quantized.
-    A model this runtime cannot run (Select TF ops) gives runnable=False with the reason.
+    A model this runtime cannot run (Select TF ops), or that crashes it, gives runnable=False
+    with the reason. isolate=False measures in this process (see the module docstring).
     """
     reason = not_runnable_reason(op_summary(tflite))
     if reason:
         return BenchmarkReport(runnable=False, reason=reason, threads=threads)
+    if not isolate:
+        return _measure_here(tflite, None, signature_key, inputs, runs, warmup, threads)
+    with tempfile.TemporaryDirectory(prefix="tflite-operator-bench-") as tmp:
+        work = Path(tmp)
+        (work / "model.tflite").write_bytes(tflite)
+        np.savez(work / "inputs.npz", **{k: np.asarray(v) for k, v in inputs.items()})
+        request = {"signature_key": signature_key, "runs": runs, "warmup": warmup}
+        (work / "request.json").write_text(json.dumps({**request, "threads": threads}))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH")) if p
+        )
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", _WORKER, str(work)],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return BenchmarkReport(
+                runnable=False,
+                reason=f"the benchmark did not finish within {timeout:g} s; lower "
+                f"spec.benchmark.runs",
+                threads=threads,
+            )
+        result = work / "result.json"
+        if proc.returncode == 0 and result.is_file():
+            return BenchmarkReport.model_validate_json(result.read_text())
+        return BenchmarkReport(
+            runnable=False, reason=_worker_failure(proc.returncode, proc.stderr), threads=threads
+        )
+
+
+def _worker_failure(returncode: int, stderr: str) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"the LiteRT runtime crashed running this model ({name}); it cannot run here"
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return f"the benchmark failed: {lines[-1] if lines else f'exit code {returncode}'}"
+
+
+# Runs in the child: imports nothing heavier than numpy and ai_edge_litert.
+_WORKER = (
+    "import sys; from tflite_operator.converter.benchmark import _worker; _worker(sys.argv[1])"
+)
+
+
+def _worker(directory: str) -> None:
+    work = Path(directory)
+    request = json.loads((work / "request.json").read_text())
+    with np.load(work / "inputs.npz", allow_pickle=False) as data:
+        inputs = {k: data[k] for k in data.files}
+    report = _measure_here(
+        None,
+        work / "model.tflite",
+        request["signature_key"],
+        inputs,
+        request["runs"],
+        request["warmup"],
+        request["threads"],
+    )
+    (work / "result.json").write_text(report.model_dump_json())
+
+
+def _measure_here(
+    tflite: bytes | None,
+    model_path: Path | None,
+    signature_key: str,
+    inputs: Mapping[str, np.ndarray],
+    runs: int,
+    warmup: int,
+    threads: int,
+) -> BenchmarkReport:
+    """The measurement itself, in this process, from model bytes or a model file."""
+    # Loaded before the baseline, so the runtime's shared library is not counted as the model's.
+    import ai_edge_litert.interpreter  # noqa: F401
+
+    from tflite_operator.converter.validate import feed, open_runner
 
     peak_reset = _reset_peak()
     before = resident_memory()
     start = time.perf_counter()
     try:
-        _, runner = open_runner(tflite, signature_key, threads)
+        _, runner = open_runner(tflite, signature_key, threads, model_path=model_path)
     except NotRunnableError as e:
         return BenchmarkReport(runnable=False, reason=e.reason, threads=threads)
     init_ms = (time.perf_counter() - start) * 1000.0
@@ -126,16 +228,22 @@ def benchmark_tflite(
     def run() -> None:
         runner(**fed)
 
-    # The first invoke pays for lazy work (XNNPACK weight packing, arena growth): reported
-    # apart so it does not skew the steady-state percentiles.
-    first_run_ms = _time_ms(run, 1)[0]
-    _time_ms(run, warmup)
-    latencies = _time_ms(run, runs)
+    try:
+        # The first invoke pays for lazy work (XNNPACK weight packing, arena growth): reported
+        # apart so it does not skew the steady-state percentiles.
+        first_run_ms = _time_ms(run, 1)[0]
+        _time_ms(run, warmup)
+        latencies = _time_ms(run, runs)
+    except (RuntimeError, ValueError) as e:
+        return BenchmarkReport(
+            runnable=False,
+            reason=f"the LiteRT runtime failed running the model: {first_line(e)}",
+            threads=threads,
+        )
     after = resident_memory()
 
     peak_memory = None
     if before is not None and after is not None:
-        # With the peak reset, VmHWM is the peak since then; otherwise only the RSS growth.
         grown = (after[1] if peak_reset else after[0]) - before[0]
         peak_memory = max(grown, 0)
     return BenchmarkReport(

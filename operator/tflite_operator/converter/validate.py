@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -146,19 +147,28 @@ def dequantize(value: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 # --- The LiteRT side --------------------------------------------------------------------------
 
 
-def open_runner(tflite: bytes, signature_key: str, threads: int) -> tuple[Any, Any]:
+def open_runner(
+    tflite: bytes | None,
+    signature_key: str,
+    threads: int,
+    *,
+    model_path: Path | None = None,
+) -> tuple[Any, Any]:
     """(interpreter, signature runner) ready to run, or NotRunnableError saying why not.
 
-    Models converted from a .keras file or by older tools can name their only signature
-    differently ("serve", "main"); with a single signature that one is used.
+    The model comes from bytes, or from model_path (memory-mapped by the runtime, as on a
+    device; the caller has checked its ops). Models converted by other tools can name their
+    only signature differently ("serve", "main"); with a single signature that one is used.
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    reason = not_runnable_reason(op_summary(tflite))
-    if reason:
-        raise NotRunnableError(reason)
+    if tflite is not None:
+        reason = not_runnable_reason(op_summary(tflite))
+        if reason:
+            raise NotRunnableError(reason)
+    source = {"model_content": tflite} if tflite is not None else {"model_path": str(model_path)}
     try:
-        interpreter = Interpreter(model_content=tflite, num_threads=threads)
+        interpreter = Interpreter(**source, num_threads=threads)
         # Allocate before taking the runner: allocating later fails while the runner holds
         # views of the tensors ("at least 1 reference to internal data").
         interpreter.allocate_tensors()
