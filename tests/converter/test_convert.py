@@ -7,6 +7,7 @@ import pytest
 from tflite_operator.api.errors import ConversionFailedError, SpecError
 from tflite_operator.api.spec import Variant
 from tflite_operator.converter.convert import (
+    calibration_plan,
     check_io_types,
     convert_variant,
     meaningful_line,
@@ -175,3 +176,23 @@ def test_int8_with_select_tf_ops_explains_calibration_limit(flex_saved_model):
     message = info.value.message
     assert "Cumprod" in message and "6458" in message
     assert "dynamic-range or float16" in message
+
+
+def test_calibration_plan_per_signature(multi_signature_saved_model):
+    source = load_source(multi_signature_saved_model, signature_keys=["serving_default", "embed"])
+    a = synthetic_samples(source.signatures[0], 2, seed=0)
+    b = synthetic_samples(source.signatures[1], 3, seed=1)
+    variant = Variant(name="q", quantization="int16x8")
+    assert calibration_plan(source, variant, {"serving_default": a, "embed": b}) == {
+        "serving_default": a,
+        "embed": b,
+    }
+    with pytest.raises(SpecError, match="signature"):
+        calibration_plan(source, variant, {"serving_default": a})
+    # Quantizations without calibration ignore the data.
+    assert calibration_plan(source, Variant(name="f", quantization="float16"), a) == {}
+
+
+def test_op_summary_rejects_non_tflite_bytes():
+    with pytest.raises(ValueError, match="not a TFLite flatbuffer"):
+        op_summary(b"\x00" * 64)
