@@ -17,7 +17,7 @@ help: ## list targets
 $(DEPS_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q hatchling -e '.[dev]'
+	$(BIN)/pip install -q hatchling editables -e '.[dev]'
 	@rm -f $(VENV)/.deps-* && touch $@
 
 venv: $(DEPS_STAMP) ## create or update the cached virtualenv
