@@ -96,6 +96,7 @@ def test_the_spec_travels_as_compact_json_and_parses_back_to_the_same_spec():
     assert parse_spec(json.loads(values["TFLITE_OPERATOR_SPEC"])) == spec
     assert values["TFLITE_OPERATOR_NAME"] == "digits"
     assert values["TMPDIR"] == "/scratch"
+    assert values["TFLITE_OPERATOR_TERMINATION_LOG"] == container(job)["terminationMessagePath"]
     # The command is fixed: no user text reaches a shell.
     assert container(job)["command"] == ["tflite-operator", "job"]
     assert "args" not in container(job)

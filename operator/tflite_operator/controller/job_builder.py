@@ -28,12 +28,14 @@ ANNOTATION_CONVERSION = f"{API_GROUP}/conversion-name"
 
 SPEC_ENV = "TFLITE_OPERATOR_SPEC"
 NAME_ENV = "TFLITE_OPERATOR_NAME"
+TERMINATION_LOG_ENV = "TFLITE_OPERATOR_TERMINATION_LOG"
+TERMINATION_LOG = "/dev/termination-log"
 SCRATCH = "/scratch"
 # The converter's "permanent" exit codes (api/errors.py): a retry would fail the same way.
 # 6 (storage) and 1 (internal) may be transient and count against backoffLimit instead.
 PERMANENT_EXIT_CODES = (2, 3, 4, 5, 7)
 # The operator's own variables win over CONVERTER_EXTRA_ENV.
-RESERVED_ENV = (SPEC_ENV, NAME_ENV)
+RESERVED_ENV = (SPEC_ENV, NAME_ENV, TERMINATION_LOG_ENV)
 
 MAX_NAME = 63
 
@@ -93,6 +95,9 @@ def _env(name: str, spec: ConversionSpec, settings: Settings) -> list[dict[str, 
     ours = {
         SPEC_ENV: spec_json(spec),
         NAME_ENV: name,
+        # Named although it is the converter's default: a runtime that maps the file elsewhere
+        # (the test suite's kubelet stand-in) rewrites paths it finds in the environment.
+        TERMINATION_LOG_ENV: TERMINATION_LOG,
         # The root file system is read-only: temp files and caches go to the emptyDir.
         "TMPDIR": SCRATCH,
         "HOME": SCRATCH,
@@ -164,7 +169,7 @@ def build_job(body: Mapping[str, Any], spec: ConversionSpec, settings: Settings)
                 "env": _env(name, spec, settings),
                 "resources": _resources(spec, settings),
                 "securityContext": copy.deepcopy(CONTAINER_SECURITY_CONTEXT),
-                "terminationMessagePath": "/dev/termination-log",
+                "terminationMessagePath": TERMINATION_LOG,
                 # The log tail stands in when the converter dies before writing its summary.
                 "terminationMessagePolicy": "FallbackToLogsOnError",
                 "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],

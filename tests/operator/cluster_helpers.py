@@ -1,0 +1,131 @@
+"""Helpers for the operator's control-plane tests (a module of its own: test modules and
+conftest.py both import it, and two modules named conftest would shadow each other)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CRD_FILE = REPO / "crds" / "tfliteconversions.yaml"
+RBAC_FILE = Path(__file__).with_name("rbac.yaml")
+OPERATOR_NS = "tflite-operator-system"
+RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(
+    check: Callable[[], Any], timeout: float, what: str, interval: float = 0.5, diag=None
+) -> Any:
+    """Poll until `check` returns something truthy; fail with `what` (and diagnostics)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            extra = f"\n{diag()}" if diag else ""
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+class OperatorProcess:
+    """`python -m tflite_operator.controller.main` against the test cluster."""
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        namespaces: list[str],
+        gcs_url: str,
+        log: Path,
+        max_jobs: int = 3,
+        extra: list[str] | None = None,
+    ) -> None:
+        self.metrics_port = free_port()
+        self.liveness_port = free_port()
+        self.log_path = log
+        self.args = [
+            sys.executable, "-m", "tflite_operator.controller.main",
+            *[a for ns in namespaces for a in ("--namespace", ns)],
+            "--converter-image", "tflite-operator:test",  # the stand-in ignores images
+            "--converter-env", f"STORAGE_EMULATOR_HOST={gcs_url}",
+            "--max-concurrent-jobs", str(max_jobs),
+            "--queue-retry-seconds", "1",
+            "--job-ttl-seconds", "600",
+            "--metrics-port", str(self.metrics_port),
+            "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz",
+            "--verbose",
+            *(extra or []),
+        ]  # fmt: skip
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "PYTHONPATH": os.pathsep.join(
+                [str(REPO / "operator"), os.environ.get("PYTHONPATH", "")]
+            ),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorProcess:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        wait_for(self.alive, 60, "the operator's liveness endpoint", diag=self.tail)
+        return self
+
+    def get(self, port: int, path: str) -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+                return r.read().decode() if r.status == 200 else None
+        except OSError:
+            return None
+
+    def alive(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            pytest.fail(f"the operator exited:\n{self.tail()}")
+        return self.get(self.liveness_port, "/healthz") is not None
+
+    def metrics(self) -> str:
+        return self.get(self.metrics_port, "/metrics") or ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as when a node dies."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def tail(self, chars: int = 6000) -> str:
+        try:
+            return "--- operator log:\n" + self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no operator log)"
