@@ -1,3 +1,3 @@
-"""Shared fixtures: the real control plane comes from tests/controlplane."""
+"""Shared fixtures: the real control plane (tests/controlplane) and fake-gcs-server."""
 
-pytest_plugins = ["controlplane.fixtures"]
+pytest_plugins = ["controlplane.fixtures", "gcs_server"]

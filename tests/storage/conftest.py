@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gcs_server import FakeGCS, fake_gcs  # noqa: F401  (fake_gcs is a fixture, used by name)
+from gcs_server import FakeGCS
 
 
 @pytest.fixture
-def bucket(fake_gcs: FakeGCS) -> str:  # noqa: F811  (the fixture above, not a redefinition)
+def bucket(fake_gcs: FakeGCS) -> str:
     """A fresh, empty bucket on the shared server, so tests cannot see each other's objects."""
     return fake_gcs.create_bucket().name

@@ -17,6 +17,7 @@ from tflite_operator.api.report import (
     BenchmarkReport,
     LatencyStats,
     Report,
+    SignatureInfo,
     SourceReport,
     VariantReport,
     VariantStatus,
@@ -63,33 +64,43 @@ def run(
 
     with clock.stage("inspect", str(local_source)):
         model = source.load_source(local_source, spec.source.format, spec.source.signature_keys)
+    # Validation and benchmarks exercise the first chosen signature: the one a device calls.
     signature = model.signatures[0]
 
-    calibration_cache: dict[tuple[str | None, int, int], data.Samples] = {}
+    cache: dict[tuple[str | None, int, int, str], data.Samples] = {}
 
-    def samples_for(uri: str | None, count: int, seed: int) -> data.Samples:
-        key = (uri, count, seed)
-        if key not in calibration_cache:
+    def samples_for(
+        uri: str | None, count: int, seed: int, signature: SignatureInfo, field: str
+    ) -> data.Samples:
+        """Inputs for one signature: a dataset file, or seeded synthetic data when no URI."""
+        key = (uri, count, seed, signature.key)
+        if key not in cache:
             if uri is None:
-                calibration_cache[key] = data.synthetic_samples(signature, count, seed)
+                cache[key] = data.synthetic_samples(signature, count, seed)
             else:
-                local = storage_for(uri).fetch(
-                    uri, workdir / "data" / str(len(calibration_cache)), spec.source.max_bytes
-                )
-                calibration_cache[key] = data.load_samples(local, signature, count, uri)
-        return calibration_cache[key]
+                dest = workdir / "data" / str(len(cache))
+                local = storage_for(uri).fetch(uri, dest, spec.source.max_bytes, field=field)
+                cache[key] = data.load_samples(local, signature, count, uri)
+        return cache[key]
 
     variants: list[VariantReport] = []
     tflite: dict[str, bytes] = {}
     first_error: ConversionError | None = None
     with clock.stage("convert", f"{len(spec.variants)} variant(s)", total=len(spec.variants)):
-        for variant in spec.variants:
-            calib = None
+        for index, variant in enumerate(spec.variants):
+            calib_by_signature: dict[str, data.Samples] = {}
             if variant.quantization in NEEDS_REPRESENTATIVE_DATA:
                 cal = variant.calibration
-                calib = samples_for(cal.uri, cal.samples, cal.seed)
+                field = f"spec.variants[{index}].representativeDataset.uri"
+                for sig in model.signatures:
+                    calib_by_signature[sig.key] = samples_for(
+                        cal.uri, cal.samples, cal.seed, sig, field
+                    )
+            calib = calib_by_signature.get(signature.key)
             try:
-                converted = convert.convert_variant(model, variant, calib)
+                converted = convert.convert_variant(
+                    model, variant, calib_by_signature or None, index=index
+                )
             except ConversionError as err:
                 first_error = first_error or err
                 variants.append(_failed(variant, err, calib))
@@ -124,7 +135,9 @@ def run(
         val = spec.validation
         with clock.stage("validate", f"{val.samples} sample(s)", total=len(converted_variants)):
             data_uri = val.dataset_uri or _first_calibration_uri(spec.variants)
-            samples = samples_for(data_uri, val.samples, val.seed)
+            samples = samples_for(
+                data_uri, val.samples, val.seed, signature, "spec.validation.datasetUri"
+            )
             validation_data = samples.report
             for variant, rep in converted_variants:
                 try:
@@ -145,7 +158,7 @@ def run(
     source_note: str | None = None
     bench = spec.benchmark
     if bench.enabled and converted_variants:
-        inputs = samples_for(None, 1, spec.validation.seed).inputs[0]
+        inputs = samples_for(None, 1, spec.validation.seed, signature, "").inputs[0]
         with clock.stage(
             "benchmark",
             f"{bench.runs} run(s), {bench.threads} thread(s)",
