@@ -208,6 +208,7 @@ def test_cleanup_job_is_its_own_kind_of_job():
     job = jb.build_cleanup_job(body(), spec, Settings())
     assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "cleanup"
     assert job["metadata"]["name"] == "digits-rm-uid-1234"
-    assert env(job)["TFLITE_OPERATOR_ACTION"] == "delete-outputs"
+    assert container(job)["command"] == ["tflite-operator", "job"]
+    assert container(job)["args"] == ["--delete-outputs"]
     assert job["metadata"]["name"] != jb.job_name("digits", 3)
     assert job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True

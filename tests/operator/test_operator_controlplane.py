@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -271,6 +272,8 @@ def test_spec_change_replaces_the_job_and_deletion_collects_it(
     assert [v["name"] for v in obj["status"]["variants"]] == ["fp32", "fp16"]
     assert obj["status"]["jobName"] == "evolving-g2"
     assert first["metadata"]["name"] == "evolving-g1"
+    # Outputs are kept on deletion, so nothing holds the deletion up.
+    assert not obj["metadata"].get("finalizers")
 
     kube_cluster.kubectl("delete", "-n", ns, "tflc", "evolving", "--wait=true")
     wait_for(
@@ -278,6 +281,49 @@ def test_spec_change_replaces_the_job_and_deletion_collects_it(
     )
     # The outputs stay: spec.output.deleteOnResourceDeletion is false.
     assert fake_gcs.read(f"{out_uri}fp16.tflite") is not None
+
+
+def _cli_removes_outputs() -> bool:
+    proc = subprocess.run(
+        ["tflite-operator", "job", "--help"], capture_output=True, text=True, check=False
+    )
+    return "--delete-outputs" in proc.stdout
+
+
+def test_outputs_removed_with_the_resource_when_asked(
+    kube_cluster, crd, restricted_namespace, start_operator, model_uris, fake_gcs
+):
+    if not _cli_removes_outputs():
+        pytest.skip("the converter CLI has no `tflite-operator job --delete-outputs` yet")
+    ns = restricted_namespace
+    op = start_operator([ns])
+    out_uri = f"gs://{fake_gcs.create_bucket().name}/gone/"
+    spec = {
+        "source": {"uri": model_uris["dense"]},
+        "output": {"uri": out_uri, "deleteOnResourceDeletion": True},
+        "variants": [{"name": "fp32"}],
+        **FAST,
+    }
+    kube_cluster.apply(conversion("ephemeral", spec), ns)
+    obj = wait_for(
+        lambda: ready(kube_cluster, ns, "ephemeral"),
+        READY_TIMEOUT,
+        "Ready",
+        diag=lambda: describe(kube_cluster, ns, op),
+    )
+    assert obj["metadata"]["finalizers"]  # Kopf's: the outputs go before the resource does
+    assert fake_gcs.names(out_uri)
+    # Something else removed the outputs first: the deletion must not hang on that.
+    fake_gcs.client().bucket(out_uri[5:].split("/")[0]).blob("gone/report.json").delete()
+    kube_cluster.kubectl("delete", "-n", ns, "tflc", "ephemeral", "--wait=false")
+    wait_for(
+        lambda: get(kube_cluster, ns, "ephemeral") is None,
+        120,
+        "the resource to be gone",
+        diag=lambda: describe(kube_cluster, ns, op),
+    )
+    assert fake_gcs.names(out_uri) == []
+    wait_for(lambda: not jobs(kube_cluster, ns, "ephemeral"), 60, "its Job to be collected")
 
 
 def test_converter_failures_end_stalled_with_the_cause(

@@ -223,8 +223,9 @@ def build_job(body: Mapping[str, Any], spec: ConversionSpec, settings: Settings)
     }
 
 
-ACTION_ENV = "TFLITE_OPERATOR_ACTION"
-DELETE_OUTPUTS = "delete-outputs"
+# An argument, not an environment variable: a converter that does not know it exits with a
+# usage error (2) instead of running a conversion.
+DELETE_OUTPUTS_ARG = "--delete-outputs"
 
 
 def cleanup_job_name(conversion: str, uid: str) -> str:
@@ -241,9 +242,9 @@ def build_cleanup_job(
 ) -> dict[str, Any]:
     """The Job that removes a conversion's outputs: the converter image, the same pod shape.
 
-    It runs `tflite-operator job` with TFLITE_OPERATOR_ACTION=delete-outputs; the converter
-    deletes <output>/<variant>.tflite, report.json and report.html, and treats missing files
-    as already deleted.
+    It runs `tflite-operator job --delete-outputs`: the converter deletes
+    <output>/<variant>.tflite, report.json and report.html of the spec in the environment,
+    and treats missing files as already deleted.
     """
     job = build_job(body, spec, settings)
     meta = body["metadata"]
@@ -252,7 +253,7 @@ def build_cleanup_job(
     job["metadata"]["labels"] = component
     tmpl = job["spec"]["template"]
     tmpl["metadata"]["labels"] = component
-    tmpl["spec"]["containers"][0]["env"].append({"name": ACTION_ENV, "value": DELETE_OUTPUTS})
+    tmpl["spec"]["containers"][0]["args"] = [DELETE_OUTPUTS_ARG]
     # Deleting a few objects needs neither the converter's memory nor an hour.
     tmpl["spec"]["containers"][0]["resources"] = {
         "requests": {"cpu": "100m", "memory": "256Mi"},
