@@ -1,0 +1,206 @@
+"""The command line: help, exit codes, messages, and the in-pod `job` contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tflite_operator.api.report import Summary
+from tflite_operator.cli import main
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tflite_operator", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def test_help_lists_commands_and_exit_codes():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for word in ("convert", "job", "inspect", "operator", "demo", "exit codes:", "7  outputs"):
+        assert word in result.stdout
+
+
+def test_convert_help_documents_every_option():
+    result = run_cli("convert", "--help")
+    assert result.returncode == 0
+    for option in (
+        "--manifest",
+        "--source",
+        "--output",
+        "--variant",
+        "--all-variants",
+        "--overwrite",
+        "--runs",
+        "--threads",
+        "--no-benchmark",
+        "--max-latency-ms",
+        "--log-format",
+        "example manifest",
+    ):
+        assert option in result.stdout
+
+
+def test_bad_manifest_exits_2_naming_the_field(tmp_path, capsys):
+    manifest = tmp_path / "bad.yaml"
+    manifest.write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: tflite.dev/v1alpha1
+            kind: TFLiteConversion
+            metadata: {name: bad}
+            spec:
+              source: {uri: gs://models/m}
+              output: {uri: gs://models/out}
+              variants: [{name: q, quantization: float16, ioType: int8}]
+            """
+        )
+    )
+    assert main(["convert", "-f", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    assert "error (InvalidSpec): spec.variants.0: variant 'q': ioType int8 needs" in err
+
+
+def test_missing_flags_say_what_to_pass(capsys):
+    assert main(["convert", "--source", "./m"]) == 2
+    err = capsys.readouterr().err
+    assert "missing --output (or spec.output.uri), --variant/--all-variants" in err
+
+
+def test_unknown_variant_preset_is_an_argument_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["convert", "--variant", "tiny"])
+    assert exit_info.value.code == 2
+    assert "is not a preset (fp32, fp16, dynamic, int8, int16x8)" in capsys.readouterr().err
+
+
+def test_missing_source_exits_3(tmp_path, capsys):
+    code = main(
+        [
+            "convert",
+            "--source",
+            str(tmp_path / "nope"),
+            "--output",
+            str(tmp_path / "o"),
+            "--variant",
+            "fp32",
+            "--log-format",
+            "plain",
+        ]
+    )
+    assert code == 3
+    assert "error (SourceNotFound)" in capsys.readouterr().err
+
+
+def test_convert_flags_then_refusal_to_overwrite(cnn_saved_model, tmp_path, capsys):
+    args = [
+        "convert",
+        "--source",
+        str(cnn_saved_model),
+        "--output",
+        str(tmp_path / "o"),
+        "--variant",
+        "fp32",
+        "--variant",
+        "small:dynamic-range",
+        "--runs",
+        "3",
+        "--log-format",
+        "json",
+    ]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "selected: small" in captured.out
+    events = [json.loads(line) for line in captured.err.splitlines() if line.startswith("{")]
+    assert {e["stage"] for e in events if e["event"] == "done"} >= {"fetch", "convert", "publish"}
+    assert main(args) == 7
+    assert "error (OutputExists)" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+
+
+def test_print_spec_shows_flags_laid_over_the_manifest(tmp_path, capsys):
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "apiVersion: tflite.dev/v1alpha1\nkind: TFLiteConversion\nmetadata: {name: m}\n"
+        "spec: {source: {uri: ./m}, output: {uri: ./o}, variants: [{name: fp32}]}\n"
+    )
+    assert (
+        main(["convert", "-f", str(manifest), "--runs", "7", "--max-error", "0.5", "--print-spec"])
+        == 0
+    )
+    spec = json.loads(capsys.readouterr().out)
+    assert spec["benchmark"]["runs"] == 7
+    assert spec["target"]["maxOutputError"] == 0.5
+    assert spec["variants"] == [
+        {"name": "fp32", "quantization": "none", "ioType": "float32", "ops": "builtins"}
+    ]
+
+
+def test_job_writes_the_summary_for_the_operator(cnn_saved_model, tmp_path):
+    spec = {
+        "source": {"uri": str(cnn_saved_model)},
+        "output": {"uri": str(tmp_path / "out")},
+        "variants": [{"name": "fp16", "quantization": "float16"}],
+        "benchmark": {"runs": 3, "warmupRuns": 0},
+        "validation": {"samples": 4},
+    }
+    log = tmp_path / "termination-log"
+    result = run_cli(
+        "job",
+        env={
+            "TFLITE_OPERATOR_SPEC": json.dumps(spec),
+            "TFLITE_OPERATOR_NAME": "digits",
+            "TFLITE_OPERATOR_TERMINATION_LOG": str(log),
+            "TMPDIR": str(tmp_path),
+        },
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = Summary.from_termination_message(log.read_text())
+    assert summary.ok and summary.exit_code == 0
+    assert summary.selected == "fp16"
+    assert summary.variants[0].size_bytes == (tmp_path / "out" / "fp16.tflite").stat().st_size
+    assert summary.variants[0].p50_ms > 0
+    assert summary.report_uri == str(tmp_path / "out" / "report.json")
+    # JSON log lines on stderr, for log collectors.
+    assert any(
+        json.loads(line).get("event") == "summary"
+        for line in result.stderr.splitlines()
+        if line.startswith("{")
+    )
+
+
+def test_job_failure_still_leaves_the_cause(tmp_path):
+    log = tmp_path / "termination-log"
+    spec = {
+        "source": {"uri": str(tmp_path / "missing")},
+        "output": {"uri": str(tmp_path / "o")},
+        "variants": [{"name": "fp32"}],
+    }
+    result = run_cli(
+        "job",
+        env={"TFLITE_OPERATOR_SPEC": json.dumps(spec), "TFLITE_OPERATOR_TERMINATION_LOG": str(log)},
+    )
+    assert result.returncode == 3
+    summary = Summary.from_termination_message(log.read_text())
+    assert not summary.ok and summary.exit_code == 3
+    assert summary.error.startswith("SourceNotFound: no file or directory at")
+
+
+def test_job_with_a_bad_spec_exits_2(tmp_path):
+    log = tmp_path / "termination-log"
+    result = run_cli(
+        "job",
+        env={"TFLITE_OPERATOR_SPEC": '{"source": {}}', "TFLITE_OPERATOR_TERMINATION_LOG": str(log)},
+    )
+    assert result.returncode == 2
+    assert "InvalidSpec: spec.source.uri: Field required" in log.read_text()
