@@ -137,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    job.add_argument(
+        "--delete-outputs",
+        action="store_true",
+        help="instead of converting, delete the spec's outputs (<variant>.tflite, report.json, "
+        "report.html); missing files count as deleted. The operator runs this when a resource "
+        "with spec.output.deleteOnResourceDeletion is deleted.",
+    )
     _log_format_arg(job, default="json")
 
     insp = sub.add_parser(
@@ -297,12 +304,15 @@ def cmd_job(args: argparse.Namespace) -> int:
         except json.JSONDecodeError as err:
             raise SpecError(f"${SPEC_ENV} is not JSON: {err}") from None
         spec = parse_spec(data)
-        outcome = _run_pipeline(name, spec, None, args.log_format)
-        summary = summarize(outcome.report)
         code = 0
-        if outcome.error:
-            summary.error = outcome.error.message[:1500]
-            code = outcome.error.exit_code
+        if args.delete_outputs:
+            summary = _delete_outputs(spec)
+        else:
+            outcome = _run_pipeline(name, spec, None, args.log_format)
+            summary = summarize(outcome.report)
+            if outcome.error:
+                summary.error = outcome.error.message[:1500]
+                code = outcome.error.exit_code
     except ConversionError as err:
         summary = Summary(ok=False, error=f"{err.reason}: {err.message}"[:1500])
         code = err.exit_code
@@ -319,6 +329,18 @@ def cmd_job(args: argparse.Namespace) -> int:
         print(f"warning: cannot write termination message to {log_path}: {err}", file=sys.stderr)
     print(json.dumps({"event": "summary", **summary.to_wire()}), file=sys.stderr)
     return code
+
+
+def _delete_outputs(spec: ConversionSpec) -> Summary:
+    from tflite_operator.converter.pipeline import output_names
+    from tflite_operator.storage import storage_for
+
+    deleted = storage_for(spec.output.uri).delete_prefix(spec.output.uri, output_names(spec))
+    print(
+        json.dumps({"event": "deleted", "uri": spec.output.uri, "objects": deleted}),
+        file=sys.stderr,
+    )
+    return Summary(ok=True)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

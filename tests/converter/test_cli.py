@@ -204,3 +204,24 @@ def test_job_with_a_bad_spec_exits_2(tmp_path):
     )
     assert result.returncode == 2
     assert "InvalidSpec: spec.source.uri: Field required" in log.read_text()
+
+
+def test_job_delete_outputs_removes_only_the_specs_files_and_is_idempotent(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("fp32.tflite", "report.json", "report.html", "someone-elses.txt"):
+        (out / name).write_text("x")
+    spec = {
+        "source": {"uri": "gs://models/m"},
+        "output": {"uri": str(out)},
+        "variants": [{"name": "fp32"}, {"name": "int8", "quantization": "int8"}],
+    }
+    env = {
+        "TFLITE_OPERATOR_SPEC": json.dumps(spec),
+        "TFLITE_OPERATOR_TERMINATION_LOG": str(tmp_path / "log"),
+    }
+    for _ in range(2):
+        result = run_cli("job", "--delete-outputs", env=env)
+        assert result.returncode == 0, result.stderr
+        assert sorted(p.name for p in out.iterdir()) == ["someone-elses.txt"]
+    assert Summary.from_termination_message((tmp_path / "log").read_text()).ok
