@@ -73,7 +73,19 @@ class SourceModel:
     def function(self, key: str) -> Any:
         """The TensorFlow concrete function of a signature (called with keyword tensors)."""
         self.signature(key)
+        if key not in self._functions:
+            self._load_functions()
         return self._functions[key]
+
+    def _load_functions(self) -> None:
+        tf = import_tensorflow()
+        try:
+            self._loaded = tf.saved_model.load(str(self.export_dir))
+        except Exception as e:  # TF raises several unrelated types for a broken SavedModel
+            raise InvalidSourceError(
+                f"{self.path} is not a loadable SavedModel: {first_line(e)}; {_REEXPORT_HINT}"
+            ) from e
+        self._functions = {k: self._loaded.signatures[k] for k in self.signature_keys}
 
     def run(self, signature_key: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the source model in TensorFlow on one batch of named inputs."""
@@ -84,7 +96,7 @@ class SourceModel:
             raise SpecError(
                 f"signature {signature_key!r} takes inputs {sorted(expected)}, got {sorted(inputs)}"
             )
-        fn = self._functions[signature_key]
+        fn = self.function(signature_key)
         result = fn(**{name: tf.constant(value) for name, value in inputs.items()})
         return {name: np.asarray(t) for name, t in result.items()}
 
@@ -182,20 +194,19 @@ def signature_info(key: str, fn: Any) -> SignatureInfo:
 
 
 def _load_saved_model(path: Path, signature_keys: list[str]) -> SourceModel:
+    """Signatures come from saved_model.pb alone; the graph and weights load on first run.
+
+    Conversion reads the directory itself, so a run with validation and benchmarks switched
+    off never pays for tf.saved_model.load (seconds on a MobileNet-sized model).
+    """
     if not (path / "saved_model.pb").is_file() and not (path / "saved_model.pbtxt").is_file():
         present = sorted(p.name for p in path.iterdir())[:10]
         raise InvalidSourceError(
             f"{path} is not a loadable SavedModel: it has no saved_model.pb "
             f"(found: {', '.join(present) or 'an empty directory'}); {_REEXPORT_HINT}"
         )
-    tf = import_tensorflow()
-    try:
-        loaded = tf.saved_model.load(str(path))
-    except Exception as e:  # TF raises several unrelated types for a broken SavedModel
-        raise InvalidSourceError(
-            f"{path} is not a loadable SavedModel: {first_line(e)}; {_REEXPORT_HINT}"
-        ) from e
-    available = list(loaded.signatures.keys())
+    signature_defs = _read_signature_defs(path)
+    available = list(signature_defs)
     if not available:
         raise InvalidSourceError(
             f"{path} has no signatures, so there is nothing to convert; export it with a "
@@ -210,16 +221,61 @@ def _load_saved_model(path: Path, signature_keys: list[str]) -> SourceModel:
             f"{path} has no signature {', '.join(repr(k) for k in missing)}; available "
             f"signatures: {', '.join(available)}; set spec.source.signatureKeys to some of these"
         )
-    functions = {k: loaded.signatures[k] for k in signature_keys}
     return SourceModel(
         path=path,
         format=SAVED_MODEL_FORMAT,
-        signatures=[signature_info(k, fn) for k, fn in functions.items()],
+        signatures=[signature_defs[k] for k in signature_keys],
         size_bytes=directory_size(path),
         export_dir=path,
-        _loaded=loaded,
-        _functions=functions,
     )
+
+
+def _read_signature_defs(path: Path) -> dict[str, SignatureInfo]:
+    """The serving meta graph's signatures, parsed from the protobuf without loading the graph."""
+    tf = import_tensorflow()
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    try:
+        if (path / "saved_model.pb").is_file():
+            saved_model.ParseFromString((path / "saved_model.pb").read_bytes())
+        else:
+            text_format.Parse((path / "saved_model.pbtxt").read_text(), saved_model)
+    except Exception as e:  # DecodeError, ParseError, UnicodeDecodeError
+        raise InvalidSourceError(
+            f"{path} is not a loadable SavedModel: saved_model.pb does not parse "
+            f"({first_line(e)}); {_REEXPORT_HINT}"
+        ) from e
+    if not saved_model.meta_graphs:
+        raise InvalidSourceError(f"{path} is not a loadable SavedModel: it has no meta graph")
+    meta = next(
+        (m for m in saved_model.meta_graphs if "serve" in m.meta_info_def.tags),
+        saved_model.meta_graphs[0],
+    )
+
+    def tensors(infos: Any) -> list[TensorInfo]:
+        out = []
+        for name in sorted(infos):
+            info = infos[name]
+            if info.tensor_shape.unknown_rank:
+                raise InvalidSourceError(
+                    f"tensor {name!r} has an unknown rank, which TFLite cannot convert; export "
+                    f"the model with an input_signature of known rank (e.g. "
+                    f"tf.TensorSpec([None, 224, 224, 3]))"
+                )
+            shape = [d.size if d.size >= 0 else None for d in info.tensor_shape.dim]
+            out.append(
+                TensorInfo(name=name, dtype=tf.dtypes.as_dtype(info.dtype).name, shape=shape)
+            )
+        return out
+
+    return {
+        key: SignatureInfo(key=key, inputs=tensors(sd.inputs), outputs=tensors(sd.outputs))
+        # "__saved_model_init_op" and the like are TensorFlow's own, not signatures.
+        for key, sd in meta.signature_def.items()
+        if not key.startswith("__")
+    }
 
 
 def _load_keras(path: Path) -> SourceModel:
