@@ -13,7 +13,6 @@ from tflite_operator import API_GROUP, KIND
 from tflite_operator.api.errors import SpecError
 from tflite_operator.api.spec import ConversionSpec
 
-
 _PATTERN_HINTS = {
     "uri": "must be gs://BUCKET/PATH (bucket names have 3-222 lowercase characters) "
     "or a local path",
