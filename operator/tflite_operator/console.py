@@ -53,16 +53,20 @@ class RichProgress(Progress):
             TimeElapsedColumn,
         )
         from rich.progress import Progress as RichBar
+        from rich.table import Column
 
         self.console = Console(stderr=True)
         self.bar = RichBar(
             SpinnerColumn(),
-            TextColumn("[bold]{task.fields[stage]:<9}"),
-            BarColumn(bar_width=24),
+            TextColumn(
+                "[bold]{task.fields[stage]}", table_column=Column(min_width=9, no_wrap=True)
+            ),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", table_column=Column(ratio=1, overflow="ellipsis")),
             console=self.console,
+            expand=True,
             transient=False,
         )
         self.tasks: dict[str, int] = {}
