@@ -12,13 +12,13 @@ import pytest
 import yaml
 from cluster_helpers import CRD_FILE, OPERATOR_NS, RBAC_FILE, RESTRICTED, OperatorProcess
 
-from gcs_server import FakeGCS, fake_gcs  # noqa: F401  (a fixture, used by name)
+from gcs_server import FakeGCS
 
 # --- models -------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def model_uris(fake_gcs: FakeGCS, tmp_path_factory) -> dict[str, str]:  # noqa: F811
+def model_uris(fake_gcs: FakeGCS, tmp_path_factory) -> dict[str, str]:
     """Two tiny SavedModels in a bucket: `dense` converts everywhere; `flex` needs Select TF
     ops (tf.math.cumprod has no TFLite builtin)."""
     tf = pytest.importorskip("tensorflow")
@@ -109,7 +109,7 @@ def operator_kubeconfig(kube_cluster, crd, tmp_path_factory) -> Path:
 @pytest.fixture
 def start_operator(
     operator_kubeconfig: Path,
-    fake_gcs: FakeGCS,  # noqa: F811
+    fake_gcs: FakeGCS,
     tmp_path: Path,
 ) -> Iterator[Callable[..., OperatorProcess]]:
     started: list[OperatorProcess] = []
