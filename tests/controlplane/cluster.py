@@ -303,6 +303,10 @@ class KubeCluster:
                 f"--etcd-servers={etcd_url}",
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
+                # The reconciler refuses a loopback address for the "kubernetes"
+                # Service's endpoints; nothing here routes to it anyway (envtest
+                # does the same).
+                "--endpoint-reconciler-type=none",
                 f"--secure-port={api_port}",
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",
                 f"--tls-cert-file={serving.cert}",

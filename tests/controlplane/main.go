@@ -51,7 +51,7 @@ func main() {
 		os.Exit(cli.Run(controllermanager.NewControllerManagerCommand()))
 	case "kubectl":
 		// Mirrors cmd/kubectl/kubectl.go: verbosity must be set before the command is built.
-		_ = logs.GlogSetter(kubectlcmd.GetLogVerbosity(os.Args))
+		_, _ = logs.GlogSetter(kubectlcmd.GetLogVerbosity(os.Args))
 		if err := cli.RunNoErrOutput(kubectlcmd.NewDefaultKubectlCommand()); err != nil {
 			kubectlutil.CheckErr(err)
 		}
