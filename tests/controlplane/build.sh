@@ -131,8 +131,9 @@ tmp="$dir/controlplane.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 (
   cd "$here"
-  # GOFLAGS from the environment could carry -mod=vendor or similar; ours are explicit.
-  GOFLAGS=-mod=readonly CGO_ENABLED=0 go build \
+  # GOFLAGS from the environment could carry -mod=vendor or similar; ours are
+  # explicit. No VCS stamping: the version is pinned in go.mod, not in git.
+  GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0 go build \
     -p "${CONTROLPLANE_BUILD_JOBS:-$(nproc 2> /dev/null || echo 2)}" \
     -trimpath -ldflags "$ldflags" -o "$tmp" .
 )

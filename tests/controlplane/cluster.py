@@ -152,16 +152,51 @@ def _kill_group(pgid: int, timeout: float) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        # Reap our direct child so that killpg(…, 0) stops seeing a zombie.
+        # Reap it if it is our child; otherwise it may linger as a zombie
+        # (containers often run no reaper as PID 1), which counts as gone.
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pgid, os.WNOHANG)
+        if not _group_alive(pgid):
+            return
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Like kill(pid, 0), except that a zombie (killed, never reaped) counts as dead."""
+    if not Path("/proc/self/stat").exists():  # not Linux: zombies count as alive there
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any non-zombie process is left in the process group."""
+    if not Path("/proc/self/stat").exists():  # not Linux: zombies count as alive there
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name (field 2) may contain spaces: split after its ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def _reap_stale(parent: Path) -> None:
@@ -176,7 +211,7 @@ def _reap_stale(parent: Path) -> None:
             owner = int(owner_file.read_text())
         except (OSError, ValueError):
             continue
-        if owner == os.getpid() or Path(f"/proc/{owner}").exists():
+        if owner == os.getpid() or _pid_alive(owner):
             continue
         pgids: list[int] = []
         for listing in workdir.rglob("pgids"):
