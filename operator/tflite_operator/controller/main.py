@@ -29,6 +29,11 @@ def kopf_settings(s: Settings) -> kopf.OperatorSettings:
     # Re-establish watches now and then: a silently dead connection must not stall the queue.
     ks.watching.server_timeout = 300
     ks.watching.client_timeout = 330
+    # Told which namespaces to serve, the operator needs no cluster-wide permission: Kopf
+    # would otherwise list namespaces and watch CRDs, and retry for a minute on 403 when
+    # a per-namespace Role does not allow it. The price: a CRD installed after the start
+    # is seen at the next start.
+    ks.scanning.disabled = not s.clusterwide
     return ks
 
 
