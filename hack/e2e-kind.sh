@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# make e2e-kind: the whole product on a real (local) cluster, for people with Docker.
+#
+#   1. builds both images from the Dockerfile (targets operator and converter);
+#   2. creates a kind cluster (or reuses it) and loads the images into it;
+#   3. installs fake-gcs-server in the cluster and seeds a small SavedModel into it
+#      (a Job running the converter image: TensorFlow is there);
+#   4. installs the chart, watching one namespace, converters pointed at fake-gcs-server;
+#   5. applies a TFLiteConversion and waits for Ready; prints status, events and logs.
+#
+# It needs a Docker engine, so it cannot run in this project's CI (which checks the same
+# pieces separately: tests/shipping). Tools: docker, kind, kubectl, helm. kind and helm are
+# built from their Go modules when missing (needs Go); kubectl must be on PATH.
+#
+# Knobs: KIND_CLUSTER (default tflite-e2e), E2E_TAG (image tag, default e2e),
+# E2E_KEEP=1 keeps the cluster afterwards (default: kept on failure, deleted on success),
+# KIND_VERSION (default v0.30.0), E2E_TIMEOUT (kubectl wait, default 20m).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cluster="${KIND_CLUSTER:-tflite-e2e}"
+tag="${E2E_TAG:-e2e}"
+kind_version="${KIND_VERSION:-v0.30.0}"
+timeout="${E2E_TIMEOUT:-20m}"
+cache="${TFLITE_OPERATOR_CACHE:-$HOME/.cache/tflite-operator}"
+system_ns=tflite-operator-system
+ns=tflite-e2e
+gcs_ns=fake-gcs
+gcs_url="http://fake-gcs.$gcs_ns.svc.cluster.local:4443"
+fake_gcs_image="fsouza/fake-gcs-server:1.54.0"
+
+say() { printf '\n== %s\n' "$*" >&2; }
+die() {
+  echo "e2e-kind: $*" >&2
+  exit 1
+}
+
+# --- tools ----------------------------------------------------------------------------------
+command -v docker > /dev/null || die "docker is not installed"
+docker info > /dev/null 2>&1 || die "no Docker engine answers (docker info failed): this needs Docker running"
+command -v kubectl > /dev/null || die "kubectl is not on PATH"
+kind="$(command -v kind || true)"
+if [[ -z "$kind" ]]; then
+  kind="$cache/kind/$kind_version/kind"
+  if [[ ! -x "$kind" ]]; then
+    command -v go > /dev/null || die "kind is not on PATH and Go is not installed to build it"
+    say "building kind $kind_version from its Go module"
+    GOBIN="$(dirname "$kind")" go install "sigs.k8s.io/kind@$kind_version"
+  fi
+fi
+helm="$(bash "$root/tools/helm/build.sh" | tail -1)"
+
+# --- images ---------------------------------------------------------------------------------
+say "building images tflite-operator:$tag and tflite-converter:$tag"
+docker build --target operator -t "tflite-operator:$tag" "$root"
+docker build --target converter -t "tflite-converter:$tag" "$root"
+
+# --- cluster --------------------------------------------------------------------------------
+if "$kind" get clusters | grep -qx "$cluster"; then
+  say "reusing kind cluster $cluster"
+else
+  say "creating kind cluster $cluster"
+  "$kind" create cluster --name "$cluster" --wait 180s
+fi
+kubectl config use-context "kind-$cluster" > /dev/null
+"$kind" load docker-image --name "$cluster" "tflite-operator:$tag" "tflite-converter:$tag"
+
+ok=0
+report() {
+  if [[ "$ok" != 1 ]]; then
+    say "FAILED: what the cluster says"
+    kubectl get tflc,jobs,pods -n "$ns" -o wide || true
+    kubectl describe tflc -n "$ns" || true
+    kubectl get events -n "$ns" --sort-by=.lastTimestamp || true
+    kubectl logs -n "$ns" -l app.kubernetes.io/name=tflite-converter --tail=100 || true
+    kubectl logs -n "$system_ns" deployment/tflite-operator --tail=100 || true
+    echo "the cluster is kept: kind delete cluster --name $cluster" >&2
+  elif [[ "${E2E_KEEP:-0}" != 1 ]]; then
+    "$kind" delete cluster --name "$cluster"
+  fi
+}
+trap report EXIT
+
+# --- fake-gcs-server ------------------------------------------------------------------------
+say "fake-gcs-server in namespace $gcs_ns"
+kubectl create namespace "$gcs_ns" --dry-run=client -o yaml | kubectl apply -f -
+kubectl apply -n "$gcs_ns" -f - << EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: fake-gcs}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: fake-gcs}}
+  template:
+    metadata: {labels: {app: fake-gcs}}
+    spec:
+      containers:
+        - name: fake-gcs
+          image: $fake_gcs_image
+          args: [-scheme, http, -port, "4443", -backend, memory, -external-url, "$gcs_url",
+                 -public-host, "fake-gcs.$gcs_ns.svc.cluster.local:4443"]
+          ports: [{containerPort: 4443}]
+          readinessProbe: {httpGet: {path: /storage/v1/b, port: 4443}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: fake-gcs}
+spec:
+  selector: {app: fake-gcs}
+  ports: [{port: 4443, targetPort: 4443}]
+EOF
+kubectl rollout status -n "$gcs_ns" deployment/fake-gcs --timeout=180s
+
+# --- the chart --------------------------------------------------------------------------------
+say "installing the chart (watching namespace $ns)"
+kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f -
+kubectl label namespace "$ns" --overwrite \
+  pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest
+"$helm" upgrade --install tflite-operator "$root/charts/tflite-operator" \
+  --namespace "$system_ns" --create-namespace \
+  --set image.repository=tflite-operator --set "image.tag=$tag" \
+  --set converter.image.repository=tflite-converter --set "converter.image.tag=$tag" \
+  --set "operator.watchNamespaces={$ns}" \
+  --set-json "converter.extraEnv={\"STORAGE_EMULATOR_HOST\": \"$gcs_url\"}" \
+  --set converter.resources.requests.cpu=500m --set converter.resources.requests.memory=1Gi \
+  --wait --timeout 5m
+
+# --- a model in the bucket ------------------------------------------------------------------
+say "seeding a small SavedModel into gs://e2e-models/dense/saved_model"
+kubectl delete job -n "$ns" seed-model --ignore-not-found
+kubectl apply -n "$ns" -f - << EOF
+apiVersion: batch/v1
+kind: Job
+metadata: {name: seed-model}
+spec:
+  backoffLimit: 2
+  template:
+    spec:
+      restartPolicy: Never
+      automountServiceAccountToken: false
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 65532
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+        - name: seed
+          image: tflite-converter:$tag
+          imagePullPolicy: IfNotPresent
+          env:
+            - {name: STORAGE_EMULATOR_HOST, value: "$gcs_url"}
+            - {name: HOME, value: /tmp}
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities: {drop: [ALL]}
+          volumeMounts: [{name: tmp, mountPath: /tmp}]
+          command:
+            - python
+            - -c
+            - |
+              import os, tempfile
+              import numpy as np, tensorflow as tf
+              from google.auth.credentials import AnonymousCredentials
+              from google.cloud import storage
+
+              class Dense(tf.Module):
+                  def __init__(self):
+                      super().__init__()
+                      rng = np.random.default_rng(0)
+                      self.w = tf.Variable(rng.normal(size=(8, 4)).astype(np.float32))
+
+                  @tf.function(input_signature=[tf.TensorSpec([None, 8], tf.float32, name="x")])
+                  def serve(self, x):
+                      return {"probs": tf.nn.softmax(x @ self.w)}
+
+              m = Dense()
+              path = tempfile.mkdtemp()
+              tf.saved_model.save(m, path, signatures={"serving_default": m.serve})
+              client = storage.Client(project="e2e", credentials=AnonymousCredentials())
+              bucket = client.bucket("e2e-models")
+              if not bucket.exists():
+                  bucket = client.create_bucket("e2e-models")
+              for d, _, files in os.walk(path):
+                  for f in files:
+                      rel = os.path.relpath(os.path.join(d, f), path)
+                      bucket.blob(f"dense/saved_model/{rel}").upload_from_filename(os.path.join(d, f))
+                      print("uploaded", rel)
+      volumes: [{name: tmp, emptyDir: {}}]
+EOF
+kubectl wait -n "$ns" job/seed-model --for=condition=Complete --timeout=10m
+
+# --- a conversion -----------------------------------------------------------------------------
+say "applying a TFLiteConversion and waiting for Ready (up to $timeout)"
+kubectl apply -n "$ns" -f - << 'EOF'
+apiVersion: tflite.dev/v1alpha1
+kind: TFLiteConversion
+metadata: {name: e2e-dense}
+spec:
+  source: {uri: gs://e2e-models/dense/saved_model}
+  output: {uri: gs://e2e-models/out/dense/, overwrite: true}
+  variants:
+    - {name: fp32}
+    - {name: fp16, quantization: float16}
+    - {name: dynamic, quantization: dynamic-range}
+  benchmark: {runs: 20, warmupRuns: 2, threads: 1}
+EOF
+kubectl wait -n "$ns" tflc/e2e-dense --for=condition=Ready --timeout="$timeout"
+kubectl get -n "$ns" tflc e2e-dense
+kubectl get -n "$ns" tflc e2e-dense -o jsonpath='{.status.variants}' | head -c 2000
+echo
+ok=1
+say "e2e-kind passed"
