@@ -487,4 +487,13 @@ def test_twenty_conversions_never_exceed_three_jobs(
     assert peak["jobs"] == 3, f"the limit was never reached: {peak}"
     assert "Queued" in phases_seen
     assert len({j["metadata"]["name"] for j in jobs(kube_cluster, ns)}) == 20
+    # An Event per transition, not per queue retry; and waiting is not an error.
+    events = kube_cluster.rest.get(f"/api/v1/namespaces/{ns}/events")["items"]
+    mine = [e for e in events if e["involvedObject"]["kind"] == "TFLiteConversion"]
+    per_object: dict[str, int] = {}
+    for e in mine:
+        per_object[e["involvedObject"]["name"]] = per_object.get(e["involvedObject"]["name"], 0) + 1
+    assert max(per_object.values()) <= 6, per_object
+    assert {e["type"] for e in mine} == {"Normal"}, {(e["type"], e["message"]) for e in mine}
+    assert sum(e["reason"] == "Queued" for e in mine) >= 17 - 3
     print(f"20 conversions, 3 at a time: {elapsed:.0f}s")

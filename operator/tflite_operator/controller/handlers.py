@@ -185,6 +185,67 @@ def _parse(spec: Mapping[str, Any]) -> ConversionSpec:
     return parse_spec(dict(spec))
 
 
+def _ensure_job(
+    rt: Runtime, body: kopf.Body, parsed: ConversionSpec, logger: kopf.Logger
+) -> dict[str, Any] | None:
+    """This generation's Job: the one that exists, or a new one if a slot is free.
+
+    None means queued: the status says so, and the `retry_queued` timer asks again.
+    """
+    meta = body["metadata"]
+    namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+    wanted = jb.job_name(name, int(meta["generation"]))
+    path = Kube.jobs_path(namespace, wanted)
+    job = rt.kube.get(path)
+    if job is not None and jb.owner_uid(job) != uid:
+        # Left by an earlier resource of the same name; the garbage collector is on it.
+        rt.kube.delete(path)
+        raise kopf.TemporaryError(f"Job {wanted} belongs to a deleted {name}; waiting", delay=2)
+    if job is not None:
+        return job
+
+    with rt.queue.slot():
+        # Again under the lock: the timer and a change handler may both have got here.
+        job = rt.kube.get(path)
+        if job is not None:
+            return job
+        active = _count_active_jobs(rt)
+        metrics.ACTIVE_JOBS.set(active)
+        decision = rt.queue.ask((namespace, name), str(meta.get("creationTimestamp") or ""), active)
+        if decision.admit:
+            try:
+                job = rt.kube.create(
+                    Kube.jobs_path(namespace), jb.build_job(body, parsed, rt.settings)
+                )
+                metrics.JOBS_CREATED.inc()
+                metrics.ACTIVE_JOBS.set(active + 1)
+                logger.info(f"created Job {wanted} ({active + 1}/{rt.queue.limit or '-'})")
+            except ApiError as err:
+                if err.status != 409:
+                    raise
+                job = rt.kube.get(path)  # created by an earlier run that did not finish
+    metrics.QUEUE_DEPTH.set(rt.queue.depth())
+    if not decision.admit:
+        queued = st.queued(decision.position, decision.active, decision.limit)
+        write_status(rt, namespace, name, uid, lambda _obj: queued)
+        return None
+    if job is None:
+        raise kopf.TemporaryError(f"Job {wanted} vanished right after creation", delay=2)
+    return job
+
+
+def _sync_from_job(rt: Runtime, body: kopf.Body) -> None:
+    meta = body["metadata"]
+    created = st.job_created(jb.job_name(meta["name"], int(meta["generation"])))
+    write_status(
+        rt,
+        meta["namespace"],
+        meta["name"],
+        meta["uid"],
+        lambda obj: outcome_from_job(rt, obj) or created,
+    )
+
+
 @kopf.on.resume(API_GROUP, API_VERSION, PLURAL)
 @kopf.on.create(API_GROUP, API_VERSION, PLURAL)
 @kopf.on.update(API_GROUP, API_VERSION, PLURAL, field="spec")
@@ -213,50 +274,50 @@ def reconcile(
     _delete_other_generations(rt, namespace, name, generation)
     if st.is_settled(status, generation):
         return  # a resume after the end: nothing to run again
+    if _ensure_job(rt, body, parsed, logger) is not None:
+        _sync_from_job(rt, body)
 
-    jobs_path = Kube.jobs_path(namespace)
-    wanted = jb.job_name(name, generation)
-    job = rt.kube.get(Kube.jobs_path(namespace, wanted))
-    if job is not None and jb.owner_uid(job) != uid:
-        # Left by an earlier resource of the same name; the garbage collector is on it.
-        rt.kube.delete(Kube.jobs_path(namespace, wanted))
-        raise kopf.TemporaryError(f"Job {wanted} belongs to a deleted {name}; waiting", delay=2)
 
-    if job is None:
-        key = (namespace, name)
-        with rt.queue.slot():
-            active = _count_active_jobs(rt)
-            metrics.ACTIVE_JOBS.set(active)
-            decision = rt.queue.ask(key, str(meta.get("creationTimestamp") or ""), active)
-            if decision.admit:
-                manifest = jb.build_job(body, parsed, rt.settings)
-                try:
-                    job = rt.kube.create(jobs_path, manifest)
-                    metrics.JOBS_CREATED.inc()
-                    metrics.ACTIVE_JOBS.set(active + 1)
-                    logger.info(f"created Job {wanted} ({active + 1}/{rt.queue.limit or '-'})")
-                except ApiError as err:
-                    if err.status != 409:
-                        raise
-                    job = rt.kube.get(Kube.jobs_path(namespace, wanted))  # a rerun found it
-        metrics.QUEUE_DEPTH.set(rt.queue.depth())
-        if not decision.admit:
-            write_status(
-                rt,
-                namespace,
-                name,
-                uid,
-                lambda _obj: st.queued(decision.position, decision.active, decision.limit),
-            )
-            raise kopf.TemporaryError(
-                f"queued at position {decision.position}", delay=rt.settings.queue_retry_seconds
-            )
+def _is_queued(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") == st.Phase.QUEUED
 
-    if job is None:
-        raise kopf.TemporaryError(f"Job {wanted} vanished right after creation", delay=2)
-    write_status(
-        rt, namespace, name, uid, lambda obj: outcome_from_job(rt, obj) or st.job_created(wanted)
-    )
+
+def retry_queued(
+    body: kopf.Body,
+    meta: kopf.Meta,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """While Queued, ask for a slot every queue_retry_seconds.
+
+    A timer rather than a handler retrying with TemporaryError: Kopf logs every temporary
+    failure as an error, posts it as an Event and records the retry on the object, which for
+    a long queue would be an Event and two writes per waiting resource per retry.
+    """
+    if status.get("observedGeneration") != int(meta["generation"]):
+        return  # the change handler has not seen this generation yet; it goes first
+    try:
+        parsed = _parse(spec)
+    except SpecError:
+        return  # reconcile has reported it
+    rt = runtime(memo)
+    if _ensure_job(rt, body, parsed, logger) is not None:
+        _sync_from_job(rt, body)
+
+
+def register_timers(settings: Settings) -> None:
+    """Timers whose interval is a setting, so they are registered once settings are known."""
+    kopf.timer(
+        API_GROUP,
+        API_VERSION,
+        PLURAL,
+        id="retry_queued",
+        interval=settings.queue_retry_seconds,
+        when=_is_queued,
+    )(retry_queued)
 
 
 def _wants_output_removal(spec: kopf.Spec, **_: Any) -> bool:

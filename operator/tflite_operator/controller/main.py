@@ -55,6 +55,7 @@ def run(settings: Settings) -> int:
             stale_after=3 * settings.queue_retry_seconds + 30,
         ),
     )
+    handlers.register_timers(settings)
     metrics.serve(settings.metrics_port)
     kopf.run(
         standalone=settings.peering is None,
