@@ -212,3 +212,38 @@ def test_cleanup_job_is_its_own_kind_of_job():
     assert container(job)["args"] == ["--delete-outputs"]
     assert job["metadata"]["name"] != jb.job_name("digits", 3)
     assert job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_operator_defaults_for_placement_and_identity_yield_to_the_spec():
+    s = Settings(
+        converter_node_selector={"pool": "convert"},
+        converter_tolerations=({"key": "batch", "operator": "Exists"},),
+        converter_service_account="converter",
+    )
+    pod = build(s)["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "convert"}
+    assert pod["tolerations"] == [{"key": "batch", "operator": "Exists"}]
+    assert pod["serviceAccountName"] == "converter"
+    assert pod["automountServiceAccountToken"] is True  # a ServiceAccount is named
+    own = build(
+        s,
+        job={
+            "serviceAccountName": "mine",
+            "nodeSelector": {"pool": "gpu"},
+            "tolerations": [{"key": "gpu", "operator": "Exists"}],
+        },
+    )["spec"]["template"]["spec"]
+    assert own["serviceAccountName"] == "mine" and own["nodeSelector"] == {"pool": "gpu"}
+    assert own["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
+
+
+def test_gcs_key_secret_is_mounted_read_only_and_named_by_the_adc_variable():
+    job = build(Settings(gcs_key_secret="gcs-key", gcs_key_secret_key="sa.json"))
+    pod = job["spec"]["template"]["spec"]
+    (vol,) = [v for v in pod["volumes"] if "secret" in v]
+    assert vol["secret"]["secretName"] == "gcs-key"
+    assert vol["secret"]["items"] == [{"key": "sa.json", "path": "sa.json"}]
+    (mount,) = [m for m in container(job)["volumeMounts"] if m["name"] == vol["name"]]
+    assert mount["readOnly"] is True
+    assert env(job)["GOOGLE_APPLICATION_CREDENTIALS"] == f"{mount['mountPath']}/sa.json"
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in env(build())

@@ -63,3 +63,22 @@ def test_flags_win_over_the_environment():
 def test_bad_values_say_what_is_wrong(env, message):
     with pytest.raises(SettingsError, match=message):
         from_env(env)
+
+
+def test_converter_placement_identity_and_key_secret():
+    s = from_args(
+        ["--converter-tolerations", '[{"key": "batch", "operator": "Exists"}]',
+         "--gcs-key-secret", "gcs:sa.json"],
+        {
+            "CONVERTER_NODE_SELECTOR": '{"pool": "convert"}',
+            "CONVERTER_SERVICE_ACCOUNT": "converter",
+        },
+    )  # fmt: skip
+    assert s.converter_node_selector == {"pool": "convert"}
+    assert s.converter_tolerations == ({"key": "batch", "operator": "Exists"},)
+    assert s.converter_service_account == "converter"
+    assert (s.gcs_key_secret, s.gcs_key_secret_key) == ("gcs", "sa.json")
+    env = {"CONVERTER_GCS_KEY_SECRET": "k", "CONVERTER_GCS_KEY_SECRET_KEY": "x.json"}
+    assert from_env(env).gcs_key_secret_key == "x.json"
+    with pytest.raises(SettingsError, match="JSON list of objects"):
+        from_env({"CONVERTER_TOLERATIONS": '{"key": "x"}'})

@@ -31,6 +31,7 @@ NAME_ENV = "TFLITE_OPERATOR_NAME"
 TERMINATION_LOG_ENV = "TFLITE_OPERATOR_TERMINATION_LOG"
 TERMINATION_LOG = "/dev/termination-log"
 SCRATCH = "/scratch"
+GCS_KEY_DIR = "/var/run/secrets/tflite-operator/gcs"
 # The converter's "permanent" exit codes (api/errors.py): a retry would fail the same way.
 # 6 (storage) and 1 (internal) may be transient and count against backoffLimit instead.
 PERMANENT_EXIT_CODES = (2, 3, 4, 5, 7)
@@ -102,6 +103,8 @@ def _env(name: str, spec: ConversionSpec, settings: Settings) -> list[dict[str, 
         "TMPDIR": SCRATCH,
         "HOME": SCRATCH,
     }
+    if settings.gcs_key_secret:
+        ours["GOOGLE_APPLICATION_CREDENTIALS"] = f"{GCS_KEY_DIR}/{settings.gcs_key_secret_key}"
     overridable = ("TMPDIR", "HOME")
     names = {e["name"] for e in env}
     for k, v in ours.items():
@@ -153,10 +156,11 @@ def build_job(body: Mapping[str, Any], spec: ConversionSpec, settings: Settings)
     meta = body["metadata"]
     name, generation = meta["name"], int(meta["generation"])
     job_labels = labels(name, generation)
-    sa = spec.job.service_account_name
+    sa = spec.job.service_account_name or settings.converter_service_account
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
-        # No API token in the pod unless a ServiceAccount is asked for (Workload Identity).
+        # No API token in the pod unless a ServiceAccount is named (Workload Identity), by
+        # the spec or by the operator's configuration.
         "automountServiceAccountToken": bool(sa),
         "enableServiceLinks": False,
         "securityContext": pod_security_context(settings),
@@ -179,10 +183,29 @@ def build_job(body: Mapping[str, Any], spec: ConversionSpec, settings: Settings)
     }
     if sa:
         pod_spec["serviceAccountName"] = sa
-    if spec.job.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.job.node_selector)
+    node_selector = spec.job.node_selector or settings.converter_node_selector
+    if node_selector:
+        pod_spec["nodeSelector"] = dict(node_selector)
     if spec.job.tolerations:
         pod_spec["tolerations"] = [t.to_wire() for t in spec.job.tolerations]
+    elif settings.converter_tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in settings.converter_tolerations]
+    if settings.gcs_key_secret:
+        pod_spec["volumes"].append(
+            {
+                "name": "gcs-key",
+                "secret": {
+                    "secretName": settings.gcs_key_secret,
+                    "items": [
+                        {"key": settings.gcs_key_secret_key, "path": settings.gcs_key_secret_key}
+                    ],
+                    "defaultMode": 0o440,
+                },
+            }
+        )
+        pod_spec["containers"][0]["volumeMounts"].append(
+            {"name": "gcs-key", "mountPath": GCS_KEY_DIR, "readOnly": True}
+        )
 
     job_spec: dict[str, Any] = {
         "backoffLimit": spec.job.backoff_limit,

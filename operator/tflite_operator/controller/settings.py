@@ -35,6 +35,13 @@ class Settings:
     converter_extra_env: Mapping[str, str] = field(default_factory=dict)
     # The restricted Pod Security Standard needs a non-root user; the image's user is 65532.
     run_as_user: int = 65532
+    # Placement and identity of converter pods when the spec's `job` leaves them unset.
+    converter_node_selector: Mapping[str, str] = field(default_factory=dict)
+    converter_tolerations: tuple[Mapping[str, Any], ...] = ()
+    converter_service_account: str | None = None
+    # A Secret with a GCS service-account key, for clusters without Workload Identity.
+    gcs_key_secret: str | None = None
+    gcs_key_secret_key: str = "key.json"
     # Empty: the whole cluster.
     namespaces: tuple[str, ...] = ()
     # 0 means no limit.
@@ -63,6 +70,11 @@ ENV_VARS: dict[str, str] = {
     "default_resources": "CONVERTER_RESOURCES",
     "converter_extra_env": "CONVERTER_EXTRA_ENV",
     "run_as_user": "CONVERTER_RUN_AS_USER",
+    "converter_node_selector": "CONVERTER_NODE_SELECTOR",
+    "converter_tolerations": "CONVERTER_TOLERATIONS",
+    "converter_service_account": "CONVERTER_SERVICE_ACCOUNT",
+    "gcs_key_secret": "CONVERTER_GCS_KEY_SECRET",
+    "gcs_key_secret_key": "CONVERTER_GCS_KEY_SECRET_KEY",
     "namespaces": "WATCH_NAMESPACES",
     "max_concurrent_jobs": "MAX_CONCURRENT_JOBS",
     "queue_retry_seconds": "QUEUE_RETRY_SECONDS",
@@ -124,6 +136,30 @@ def _resources(text: str, what: str) -> dict[str, dict[str, str]]:
     return {k: {str(r): str(q) for r, q in v.items()} for k, v in value.items()}
 
 
+def _json_object(text: str, what: str) -> dict[str, str]:
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SettingsError(f"{what} is not valid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{what} must be a JSON object")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _json_list_of_objects(text: str, what: str) -> tuple[dict[str, Any], ...]:
+    if not text.strip():
+        return ()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SettingsError(f"{what} is not valid JSON: {err}") from None
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise SettingsError(f"{what} must be a JSON list of objects (Kubernetes tolerations)")
+    return tuple(value)
+
+
 def _bool(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "on")
 
@@ -157,6 +193,10 @@ _PARSERS: dict[str, Any] = {
     "default_resources": _resources,
     "converter_extra_env": parse_env_pairs,
     "run_as_user": _int,
+    "converter_node_selector": _json_object,
+    "converter_tolerations": _json_list_of_objects,
+    "converter_service_account": lambda t, _w: t or None,
+    "gcs_key_secret": lambda t, _w: t or None,
     "namespaces": lambda t, _w: _namespaces(t),
     "max_concurrent_jobs": _int,
     "queue_retry_seconds": _float,
@@ -226,6 +266,31 @@ def build_parser() -> argparse.ArgumentParser:
         f"repeatable [{env['converter_extra_env']}: JSON object or K=V,K=V]",
     )
     p.add_argument("--run-as-user", type=int, help=f"converter pods' uid [{env['run_as_user']}]")
+    p.add_argument(
+        "--converter-node-selector",
+        metavar="JSON",
+        help=f"converter pods' nodeSelector when spec.job.nodeSelector is unset "
+        f"[{env['converter_node_selector']}]",
+    )
+    p.add_argument(
+        "--converter-tolerations",
+        metavar="JSON",
+        help=f"converter pods' tolerations (JSON list) when spec.job.tolerations is unset "
+        f"[{env['converter_tolerations']}]",
+    )
+    p.add_argument(
+        "--converter-service-account",
+        metavar="NAME",
+        help=f"converter pods' ServiceAccount when spec.job.serviceAccountName is unset "
+        f"[{env['converter_service_account']}]",
+    )
+    p.add_argument(
+        "--gcs-key-secret",
+        metavar="NAME[:KEY]",
+        help=f"a Secret holding a GCS service-account key (KEY default key.json), mounted "
+        f"read-only and named by GOOGLE_APPLICATION_CREDENTIALS "
+        f"[{env['gcs_key_secret']}, {env['gcs_key_secret_key']}]",
+    )
     p.add_argument(
         "-n",
         "--namespace",
@@ -302,6 +367,21 @@ def from_args(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> 
         over["converter_extra_env"] = extra
     if args.namespaces:
         over["namespaces"] = tuple(args.namespaces)
+    if args.converter_node_selector is not None:
+        over["converter_node_selector"] = _json_object(
+            args.converter_node_selector, "--converter-node-selector"
+        )
+    if args.converter_tolerations is not None:
+        over["converter_tolerations"] = _json_list_of_objects(
+            args.converter_tolerations, "--converter-tolerations"
+        )
+    if args.converter_service_account is not None:
+        over["converter_service_account"] = args.converter_service_account or None
+    if args.gcs_key_secret is not None:
+        name, _, key = args.gcs_key_secret.partition(":")
+        over["gcs_key_secret"] = name or None
+        if key:
+            over["gcs_key_secret_key"] = key
     if args.job_ttl_seconds is not None:
         over["job_ttl_seconds"] = _optional_int(args.job_ttl_seconds, "--job-ttl-seconds")
     if args.liveness_endpoint is not None:
