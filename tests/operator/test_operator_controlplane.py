@@ -426,6 +426,44 @@ def test_operator_killed_mid_job_adopts_it_after_restart(
     assert "created Job" not in Path(op2.log_path).read_text()
 
 
+def test_a_job_deleted_by_hand_ends_the_conversion_stalled(
+    kube_cluster, crd, restricted_namespace, start_operator, model_uris, fake_gcs
+):
+    ns = restricted_namespace
+    op = start_operator([ns], extra=["--resync-seconds", "2"])
+    spec = {
+        "source": {"uri": model_uris["dense"]},
+        "output": {"uri": f"gs://{fake_gcs.create_bucket().name}/x/"},
+        "variants": [{"name": "fp32"}],
+        "benchmark": {"runs": 500},
+    }
+    kube_cluster.apply(conversion("orphaned", spec), ns)
+    wait_for(
+        lambda: (
+            (get(kube_cluster, ns, "orphaned") or {}).get("status", {}).get("phase")
+            in ("Pending", "Running")
+        ),
+        60,
+        "the conversion to start",
+        diag=op.tail,
+    )
+    kube_cluster.kubectl("delete", "-n", ns, "job", "orphaned-g1", "--wait=false")
+    obj = wait_for(
+        lambda: (
+            (o := get(kube_cluster, ns, "orphaned"))
+            and conditions(o).get("Stalled", {}).get("status") == "True"
+            and o
+        ),
+        60,
+        "Stalled after the Job's deletion",
+        diag=lambda: describe(kube_cluster, ns, op),
+    )
+    assert conditions(obj)["Stalled"]["reason"] == "JobDeleted"
+    assert obj["status"]["phase"] == "Failed"
+    time.sleep(3)  # a resync later, still no new Job: only a spec change reruns
+    assert not jobs(kube_cluster, ns, "orphaned")
+
+
 def test_twenty_conversions_never_exceed_three_jobs(
     kube_cluster, crd, restricted_namespace, start_operator, model_uris, fake_gcs
 ):

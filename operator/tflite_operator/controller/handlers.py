@@ -308,8 +308,41 @@ def retry_queued(
         _sync_from_job(rt, body)
 
 
+def _in_progress(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") in (st.Phase.PENDING, st.Phase.RUNNING)
+
+
+def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """While Pending or Running, read the Job again: watch events can be missed, and a Job
+    deleted by hand must not leave the conversion Running forever."""
+    rt = runtime(memo)
+    meta = body["metadata"]
+
+    def compute(obj: dict[str, Any]) -> st.Outcome | None:
+        generation = int(obj["metadata"]["generation"])
+        status = obj.get("status") or {}
+        if status.get("observedGeneration") != generation or status.get("phase") not in (
+            st.Phase.PENDING,
+            st.Phase.RUNNING,
+        ):
+            return None  # a new generation or an ending is being handled elsewhere
+        found = outcome_from_job(rt, obj)
+        return found or st.job_lost(jb.job_name(obj["metadata"]["name"], generation))
+
+    write_status(rt, meta["namespace"], meta["name"], meta["uid"], compute)
+
+
 def register_timers(settings: Settings) -> None:
     """Timers whose interval is a setting, so they are registered once settings are known."""
+    kopf.timer(
+        API_GROUP,
+        API_VERSION,
+        PLURAL,
+        id="resync",
+        interval=settings.resync_seconds,
+        initial_delay=settings.resync_seconds,
+        when=_in_progress,
+    )(resync)
     kopf.timer(
         API_GROUP,
         API_VERSION,

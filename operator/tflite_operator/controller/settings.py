@@ -48,6 +48,9 @@ class Settings:
     max_concurrent_jobs: int = 4
     # How often a queued conversion asks again for a slot.
     queue_retry_seconds: float = 10.0
+    # How often a running conversion re-reads its Job: a safety net for missed watch events
+    # and for a Job deleted by hand.
+    resync_seconds: float = 60.0
     # None keeps finished Jobs (and their pods' logs) forever.
     job_ttl_seconds: int | None = 86400
     # 0 disables the metrics endpoint.
@@ -78,6 +81,7 @@ ENV_VARS: dict[str, str] = {
     "namespaces": "WATCH_NAMESPACES",
     "max_concurrent_jobs": "MAX_CONCURRENT_JOBS",
     "queue_retry_seconds": "QUEUE_RETRY_SECONDS",
+    "resync_seconds": "RESYNC_SECONDS",
     "job_ttl_seconds": "JOB_TTL_SECONDS",
     "metrics_port": "METRICS_PORT",
     "liveness_endpoint": "LIVENESS_ENDPOINT",
@@ -200,6 +204,7 @@ _PARSERS: dict[str, Any] = {
     "namespaces": lambda t, _w: _namespaces(t),
     "max_concurrent_jobs": _int,
     "queue_retry_seconds": _float,
+    "resync_seconds": _float,
     "job_ttl_seconds": _optional_int,
     "metrics_port": _int,
     "liveness_endpoint": lambda t, _w: t or None,
@@ -224,8 +229,8 @@ def check(s: Settings) -> Settings:
         raise SettingsError("max concurrent jobs must be 0 (no limit) or more")
     if s.job_ttl_seconds is not None and s.job_ttl_seconds < 0:
         raise SettingsError("job TTL must be 0 or more seconds")
-    if s.queue_retry_seconds <= 0:
-        raise SettingsError("queue retry must be more than 0 seconds")
+    if s.queue_retry_seconds <= 0 or s.resync_seconds <= 0:
+        raise SettingsError("queue retry and resync intervals must be more than 0 seconds")
     if s.image_pull_policy not in ("Always", "IfNotPresent", "Never"):
         raise SettingsError("image pull policy must be Always, IfNotPresent or Never")
     if not 0 <= s.metrics_port <= 65535:
@@ -311,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"how often a queued conversion retries (default 10) [{env['queue_retry_seconds']}]",
     )
     p.add_argument(
+        "--resync-seconds",
+        type=float,
+        help=f"how often a running conversion re-reads its Job (default 60) "
+        f"[{env['resync_seconds']}]",
+    )
+    p.add_argument(
         "--job-ttl-seconds",
         help=f"delete finished Jobs after this long; 'none' keeps them (default 86400) "
         f"[{env['job_ttl_seconds']}]",
@@ -348,6 +359,7 @@ def from_args(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> 
         "run_as_user",
         "max_concurrent_jobs",
         "queue_retry_seconds",
+        "resync_seconds",
         "metrics_port",
         "peering",
         "verbose",

@@ -159,6 +159,16 @@ def job_created(job_name: str) -> Outcome:
     return Outcome(Phase.PENDING, "JobCreated", f"Job {job_name} created", job_name=job_name)
 
 
+def job_lost(job_name: str) -> Outcome:
+    return Outcome(
+        Phase.FAILED,
+        "JobDeleted",
+        f"Job {job_name} was deleted before it finished; change the spec to run the "
+        "conversion again",
+        job_name=job_name,
+    )
+
+
 def _job_conditions(job: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return {
         c.get("type", ""): c
