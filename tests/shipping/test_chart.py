@@ -323,3 +323,15 @@ def test_readme_documents_every_value():
     assert not missing, f"charts/tflite-operator/README.md has no row for {missing}"
     stale = documented - set(paths)
     assert not stale, f"the README documents values that do not exist: {stale}"
+
+
+def test_notes_print_the_workload_identity_bindings(helm: Helm):
+    proc = helm.run(
+        "install", "tflite-operator", str(CHART), "--namespace", RELEASE_NS, "--dry-run=client",
+        "--values", str(CHART / "ci" / "full-values.yaml"),
+    )  # fmt: skip
+    notes = proc.stdout.split("NOTES:", 1)[1]
+    assert "It watches TFLiteConversions in: ml-team-a, ml-team-b." in notes
+    for ns in ("ml-team-a", "ml-team-b"):
+        assert f"PROJECT_ID.svc.id.goog[{ns}/tflite-operator-converter]" in notes
+    assert "rollout status deployment/tflite-operator" in notes
