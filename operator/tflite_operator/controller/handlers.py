@@ -33,7 +33,6 @@ from tflite_operator.controller.settings import Settings
 log = logging.getLogger(__name__)
 
 CONVERTER_JOBS = {jb.LABEL_MANAGED_BY: jb.MANAGER, jb.LABEL_COMPONENT: "converter"}
-CLEANUP_JOBS = {jb.LABEL_MANAGED_BY: jb.MANAGER, jb.LABEL_COMPONENT: "cleanup"}
 STATUS_WRITE_ATTEMPTS = 8
 
 
@@ -54,9 +53,9 @@ class Runtime:
             return self._locks[(namespace, name)]
 
     def forget(self, namespace: str, name: str) -> None:
+        # The status lock stays: a handler may still hold it, and a second lock for the same
+        # resource would let two writers in.
         self.queue.forget((namespace, name))
-        with self._locks_guard:
-            self._locks.pop((namespace, name), None)
 
 
 def runtime(memo: Any) -> Runtime:
@@ -172,7 +171,8 @@ def _count_active_jobs(rt: Runtime) -> int:
 
 
 def _delete_other_generations(rt: Runtime, namespace: str, name: str, generation: int) -> None:
-    for job in rt.kube.list(Kube.jobs_path(namespace), jb.selector(name)):
+    selector = f"{jb.selector(name)},{jb.LABEL_COMPONENT}=converter"
+    for job in rt.kube.list(Kube.jobs_path(namespace), selector):
         meta = job["metadata"]
         if jb.generation_of(job) != generation and not meta.get("deletionTimestamp"):
             if meta.get("annotations", {}).get(jb.ANNOTATION_CONVERSION, name) != name:
