@@ -49,10 +49,10 @@ def helm() -> Helm:
 
 @pytest.fixture(scope="session")
 def linters() -> Path:
-    """The bin directory holding checkov and hadolint."""
+    """The bin directory holding checkov, hadolint and shellcheck."""
     return locate(
         LINTERS_INSTALL,
         "--print-dir",
-        "checkov/hadolint",
+        "checkov/hadolint/shellcheck",
         "`bash tests/shipping/linters/install.sh` (a venv of their own, ~1.5 min cold)",
     )

