@@ -5,8 +5,8 @@
 #   install.sh              install if needed; last stdout line: the venv's bin directory
 #   install.sh --print-dir  locate only: print it if installed, exit 1 (reason on stderr)
 #
-# PYTHON picks the interpreter (default python3). pip's own cache makes a reinstall after a
-# version bump cheap. Progress goes to stderr so that stdout stays machine-readable.
+# PYTHON picks the interpreter (default python3). An install takes about a minute; a new
+# requirements.txt (or this script) makes a new venv. Progress goes to stderr.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
