@@ -224,17 +224,15 @@ def test_crd_status_subresource_prunes_undeclared_fields_and_enforces_cel(
             "metadata": {"name": "w"},
             "spec": {"size": 1},
         }
-        # Discovery of a brand-new CRD can lag a moment behind "established".
-        eventually(
-            lambda: (
-                kube_cluster.kubectl(
-                    "apply", "-n", namespace, "-f", "-", input=json.dumps(widget), check=False
-                ).returncode
-                == 0
-            ),
-            30,
-            "the new CRD to be served",
-        )
+
+        def created() -> bool:
+            # Discovery of a brand-new CRD can lag a moment behind "established".
+            apply = ["apply", "-n", namespace, "-f", "-"]
+            return (
+                kube_cluster.kubectl(*apply, input=json.dumps(widget), check=False).returncode == 0
+            )
+
+        eventually(created, 30, "the new CRD to be served")
         kube_cluster.kubectl(
             "patch",
             "-n",
