@@ -27,7 +27,7 @@ case "${1:-}" in
   "") ;;
   --print-dir | --locate) mode="locate" ;;
   -h | --help)
-    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *)
@@ -93,7 +93,7 @@ if usable; then
   exit 0
 fi
 if [[ "$mode" == "locate" ]]; then
-  log "not built for Kubernetes $k8s_version in $dir"
+  log "not built (or built from other sources) for Kubernetes $k8s_version in $dir"
   log "build it with: bash tests/controlplane/build.sh   (needs Go >= 1.26, ~25 min on 2 cores)"
   log "or point KUBEBUILDER_ASSETS at setup-envtest binaries"
   exit 1
