@@ -5,7 +5,6 @@ operator's own control-plane tests run with. No cluster here (see test_chart_con
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -28,16 +27,6 @@ from shipping_helpers import (
 from tflite_operator.controller.settings import ENV_VARS, from_env
 
 OPERATOR_RBAC = CHART.parents[1] / "tests" / "operator" / "rbac.yaml"
-# Settings the chart passes on that the operator does not read yet (issue 5's converter
-# defaults). Each is rendered only when its value is set, so the default install never sets
-# one. When the operator learns one, the test below says to move it out of here.
-PENDING_OPERATOR_ENV = {
-    "CONVERTER_NODE_SELECTOR",
-    "CONVERTER_TOLERATIONS",
-    "CONVERTER_SERVICE_ACCOUNT",
-    "CONVERTER_GCS_KEY_SECRET",
-    "CONVERTER_GCS_KEY_SECRET_KEY",
-}
 NAMESPACED = {"watchNamespaces": ["team-a", "team-b"]}
 
 
@@ -98,25 +87,22 @@ def test_default_env_is_what_the_operator_reads(default_docs: list[dict]):
     assert settings.default_resources["limits"] == {"memory": "4Gi"}
     assert settings.metrics_port == 9090 and settings.job_ttl_seconds == 86400
     assert settings.liveness_endpoint == "http://0.0.0.0:8080/healthz"
-    assert not set(env) & PENDING_OPERATOR_ENV
+    # Converter defaults stay the operator's own unless a value is set.
+    assert settings.converter_service_account is None and settings.gcs_key_secret is None
+    assert not settings.converter_node_selector and not settings.converter_tolerations
 
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=lambda v: v.name)
 def test_every_env_var_is_an_operator_setting(helm: Helm, values: Path):
     env = container_env(one(helm.template(values_files=[values]), "Deployment"))
-    known = set(ENV_VARS.values())
     extra = {"HTTPS_PROXY"}  # operator.extraEnv in ci/full-values.yaml: the user's own
-    unknown = set(env) - known - PENDING_OPERATOR_ENV - extra
+    unknown = set(env) - set(ENV_VARS.values()) - extra
     assert not unknown, f"the chart sets variables the operator does not read: {unknown}"
-    learned = PENDING_OPERATOR_ENV & known
-    assert not learned, f"the operator reads {learned} now: drop them from PENDING_OPERATOR_ENV"
-    # Whatever the operator reads today parses.
-    from_env({k: v for k, v in env.items() if k in known})
+    from_env({k: v for k, v in env.items() if k not in extra})
 
 
 def test_non_default_values_reach_the_operator(helm: Helm):
-    full = CHART / "ci" / "full-values.yaml"
-    docs = helm.template(values_files=[full])
+    docs = helm.template(values_files=[CHART / "ci" / "full-values.yaml"])
     env = container_env(one(docs, "Deployment"))
     settings = from_env({k: v for k, v in env.items() if k in set(ENV_VARS.values())})
     assert settings.namespaces == ("ml-team-a", "ml-team-b")
@@ -124,14 +110,17 @@ def test_non_default_values_reach_the_operator(helm: Helm):
     assert settings.image_pull_policy == "Always"
     assert settings.job_ttl_seconds is None and settings.max_concurrent_jobs == 2
     assert settings.converter_extra_env == {"TF_CPP_MIN_LOG_LEVEL": "2"}
-    assert json.loads(env["CONVERTER_NODE_SELECTOR"]) == {
-        "cloud.google.com/gke-nodepool": "converters"
-    }
-    assert json.loads(env["CONVERTER_TOLERATIONS"])[0]["key"] == "dedicated"
-    assert env["CONVERTER_SERVICE_ACCOUNT"] == "tflite-tflite-operator-converter"
+    assert settings.converter_node_selector == {"cloud.google.com/gke-nodepool": "converters"}
+    assert [t["key"] for t in settings.converter_tolerations] == ["dedicated"]
+    assert settings.converter_service_account == "tflite-tflite-operator-converter"
     dep = one(docs, "Deployment")
     (c,) = dep["spec"]["template"]["spec"]["containers"]
     assert c["image"] == "registry.example.com/ml/tflite-operator@sha256:" + "0" * 64
+
+    docs = helm.template(values_files=[CHART / "ci" / "gcs-key-values.yaml"])
+    settings = from_env(container_env(one(docs, "Deployment")))
+    assert (settings.gcs_key_secret, settings.gcs_key_secret_key) == ("gcs-key", "key.json")
+    assert settings.metrics_port == 0 and settings.clusterwide
 
 
 def test_watch_namespaces_give_roles_and_nothing_cluster_wide(helm: Helm):

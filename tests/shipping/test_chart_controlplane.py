@@ -127,7 +127,7 @@ class ChartInstall:
             values, namespace=release_ns, release="chart-e2e", include_crds=True
         )
         self.deployment = one(self.docs, "Deployment")
-        self.service_account = one(self.docs, "ServiceAccount")["metadata"]["name"]
+        self.service_account = self.deployment["spec"]["template"]["spec"]["serviceAccountName"]
 
     def apply(self) -> None:
         crds = by_kind(self.docs, "CustomResourceDefinition")
@@ -210,10 +210,18 @@ def test_operator_converts_under_the_charts_identity_and_nothing_more(
             "image": {"repository": "tflite-converter", "tag": "test"},
             "extraEnv": {"STORAGE_EMULATOR_HOST": fake_gcs.url},
             "networkPolicy": {"enabled": True},
+            # The converter defaults reach the Job: its own ServiceAccount, a key Secret
+            # mounted (the emulator ignores credentials; the pod must still start with it).
+            "serviceAccount": {"create": True},
+            "gcsKeySecret": {"name": "gcs-key"},
         },
         "rbac": {"aggregateToDefaultRoles": False},
     }
     install = ChartInstall(cluster, helm, values, release_ns)
+    cluster.kubectl(
+        "create", "secret", "generic", "gcs-key", "-n", watched,
+        "--from-literal=key.json={\"type\": \"service_account\"}",
+    )  # fmt: skip
     install.apply()
     try:
         _convert_and_probe(
@@ -265,10 +273,17 @@ def _convert_and_probe(
     assert status["phase"] == "Succeeded" and status["selected"]["name"] == "fp16"
     assert fake_gcs.read(f"{out_uri}fp16.tflite")
     (job,) = jobs(cluster, watched, "via-chart")
-    env = {
-        e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
-    }
+    pod_spec = job["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod_spec["containers"][0]["env"]}
     assert env["STORAGE_EMULATOR_HOST"] == fake_gcs.url  # converter.extraEnv reached the Job
+    (converter_sa,) = [
+        d["metadata"]["name"]
+        for d in by_kind(install.docs, "ServiceAccount")
+        if d["metadata"]["namespace"] == watched
+    ]
+    assert pod_spec["serviceAccountName"] == converter_sa
+    secrets = [v["secret"]["secretName"] for v in pod_spec["volumes"] if "secret" in v]
+    assert secrets == ["gcs-key"] and env["GOOGLE_APPLICATION_CREDENTIALS"].endswith("/key.json")
     # Nothing the operator did was refused (Kopf logs 403s as warnings and carries on).
     log = install.log()
     assert f"tflite-operator {__version__}" in log, log[-3000:]  # the operator's own log
