@@ -9,10 +9,10 @@ DEPS_HASH := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 PYTEST_ARGS ?=
 
-.PHONY: help demo test lint format venv controlplane crds benchmarks clean
+.PHONY: help demo test lint format venv controlplane helm linters crds benchmarks e2e-kind clean
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(DEPS_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,15 @@ controlplane: ## build (or reuse) etcd, kube-apiserver, kube-controller-manager,
 	@if command -v go >/dev/null; then bash tests/controlplane/build.sh; \
 	else echo "go not found: control-plane tests will skip (CI=true makes them fail)"; fi
 
-test: venv controlplane ## run the whole test suite
+helm: ## build (or reuse) the pinned helm for the chart tests; a helm on PATH or HELM_BIN skips the build
+	@if [ -n "$$HELM_BIN" ] || command -v helm >/dev/null || command -v go >/dev/null; then \
+		bash tools/helm/build.sh >/dev/null; \
+	else echo "go not found and no helm: chart tests will skip (CI=true makes them fail)"; fi
+
+linters: ## install (or reuse) checkov, hadolint and shellcheck in their own cached venv
+	PYTHON=$(PYTHON) bash tests/shipping/linters/install.sh >/dev/null
+
+test: venv controlplane helm linters ## run the whole test suite
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv ## ruff lint and format check
@@ -47,6 +55,9 @@ crds: venv ## regenerate crds/ from the spec model
 
 benchmarks: venv ## run the benchmarks and rewrite docs/benchmarks.md
 	PATH=$(BIN):$$PATH $(BIN)/python benchmarks/run_all.py --write docs/benchmarks.md
+
+e2e-kind: ## images + kind cluster + chart + a sample conversion to Ready (needs Docker; not in CI)
+	bash hack/e2e-kind.sh
 
 clean: ## remove local outputs (not the cached venv or binaries)
 	rm -rf demo-output .pytest_cache .ruff_cache

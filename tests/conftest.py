@@ -1,3 +1,4 @@
-"""Shared fixtures: the real control plane (tests/controlplane) and fake-gcs-server."""
+"""Shared fixtures: the real control plane (tests/controlplane), fake-gcs-server, and the
+small models and CRD that the operator and shipping tests both use."""
 
-pytest_plugins = ["controlplane.fixtures", "gcs_server"]
+pytest_plugins = ["controlplane.fixtures", "gcs_server", "shared_fixtures"]

@@ -1,5 +1,5 @@
-"""Fixtures for the operator's control-plane tests: small real models in fake-gcs-server, the
-CRD, restricted namespaces, and the operator itself as a subprocess with its own RBAC."""
+"""Fixtures for the operator's control-plane tests: restricted namespaces and the operator
+itself as a subprocess with its own RBAC (models and the CRD: tests/shared_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -7,63 +7,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import yaml
-from cluster_helpers import CRD_FILE, OPERATOR_NS, RBAC_FILE, RESTRICTED, OperatorProcess
 
+from cluster_helpers import OPERATOR_NS, RBAC_FILE, RESTRICTED, OperatorProcess
 from gcs_server import FakeGCS
 
-# --- models -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def model_uris(fake_gcs: FakeGCS, tmp_path_factory) -> dict[str, str]:
-    """Two tiny SavedModels in a bucket: `dense` converts everywhere; `flex` needs Select TF
-    ops (tf.math.cumprod has no TFLite builtin)."""
-    tf = pytest.importorskip("tensorflow")
-    root = tmp_path_factory.mktemp("operator-models")
-
-    class Dense(tf.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            rng = np.random.default_rng(0)
-            self.w = tf.Variable(rng.normal(size=(8, 4)).astype(np.float32))
-            self.b = tf.Variable(np.zeros(4, np.float32))
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 8], tf.float32, name="x")])
-        def serve(self, x):
-            return {"probs": tf.nn.softmax(x @ self.w + self.b)}
-
-    class Flex(tf.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.b = tf.Variable(np.ones((1, 4), np.float32))
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
-        def serve(self, x):
-            return {"y": tf.math.cumprod(x, axis=1) + self.b}
-
-    bucket = fake_gcs.create_bucket().name
-    uris = {}
-    for name, module in (("dense", Dense()), ("flex", Flex())):
-        path = root / name
-        tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
-        uris[name] = f"gs://{bucket}/{name}/saved_model"
-        fake_gcs.upload_dir(path, uris[name])
-    uris["missing"] = f"gs://{bucket}/nothing-here/saved_model"
-    return uris
-
-
 # --- cluster ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def crd(kube_cluster) -> str:
-    kube_cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
-    name = yaml.safe_load(CRD_FILE.read_text().split("\n", 2)[2])["metadata"]["name"]
-    kube_cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
-    return name
 
 
 @pytest.fixture

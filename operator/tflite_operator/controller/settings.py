@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-DEFAULT_IMAGE = "ghcr.io/tflite-operator/tflite-operator:0.1.0"
+# The converter target of the Dockerfile (the operator image has no TensorFlow).
+DEFAULT_IMAGE = "ghcr.io/tflite-operator/tflite-converter:0.1.0"
 DEFAULT_COMMAND = ("tflite-operator", "job")
 # The converter loads TensorFlow and holds a SavedModel and its variants in memory.
 DEFAULT_RESOURCES: dict[str, dict[str, str]] = {

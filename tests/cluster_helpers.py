@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CRD_FILE = REPO / "crds" / "tfliteconversions.yaml"
-RBAC_FILE = Path(__file__).with_name("rbac.yaml")
+RBAC_FILE = REPO / "tests" / "operator" / "rbac.yaml"
 OPERATOR_NS = "tflite-operator-system"
 RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",
