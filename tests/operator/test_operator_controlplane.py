@@ -20,9 +20,9 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from cluster_helpers import REPO, wait_for
 from malformed_cases import BASE, CASES, Case
 
+from cluster_helpers import REPO, wait_for
 from tflite_operator.api.errors import SpecError
 from tflite_operator.api.manifest import parse_spec
 from tflite_operator.controller import status as st

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 import yaml
-from cluster_helpers import RESTRICTED, free_port, wait_for
 from shipping_helpers import CI_VALUES, Helm, by_kind, one
 from test_operator_controlplane import FAST, READY_TIMEOUT, conversion, describe, get, jobs
 
+from cluster_helpers import RESTRICTED, free_port, wait_for
 from tflite_operator import __version__
 
 pytestmark = pytest.mark.controlplane
