@@ -311,7 +311,9 @@ def cmd_job(args: argparse.Namespace) -> int:
             outcome = _run_pipeline(name, spec, None, args.log_format)
             summary = summarize(outcome.report)
             if outcome.error:
-                summary.error = outcome.error.message[:1500]
+                # "Reason: message", as for failures before the report: the operator reads
+                # the reason off the front.
+                summary.error = f"{outcome.error.reason}: {outcome.error.message}"[:1500]
                 code = outcome.error.exit_code
     except ConversionError as err:
         summary = Summary(ok=False, error=f"{err.reason}: {err.message}"[:1500])
