@@ -10,13 +10,17 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tflite_operator import API_GROUP, API_VERSION, KIND, __version__
 from tflite_operator.api.errors import EXIT_CODES, ConversionError, SpecError
 from tflite_operator.api.manifest import load_manifest, parse_spec
 from tflite_operator.api.report import Summary, summarize
 from tflite_operator.api.spec import ConversionSpec
+from tflite_operator.converter.progress import Progress
+
+if TYPE_CHECKING:
+    from tflite_operator.converter import pipeline
 
 SPEC_ENV = "TFLITE_OPERATOR_SPEC"
 NAME_ENV = "TFLITE_OPERATOR_NAME"
@@ -236,7 +240,7 @@ def effective_spec(args: argparse.Namespace) -> tuple[str, ConversionSpec]:
     return args.name or name, parse_spec(data)
 
 
-def _progress(fmt: str):  # type: ignore[no-untyped-def]
+def _progress(fmt: str) -> Progress:
     from tflite_operator.console import LogProgress, RichProgress
 
     if fmt == "rich" or (fmt == "auto" and sys.stderr.isatty()):
@@ -244,12 +248,15 @@ def _progress(fmt: str):  # type: ignore[no-untyped-def]
     return LogProgress("json" if fmt == "json" else "plain")
 
 
-def _fail(err: ConversionError) -> int:
+def report_failure(err: ConversionError) -> int:
     print(f"error ({err.reason}): {err.message}", file=sys.stderr)
     return err.exit_code
 
 
-def _run_pipeline(name: str, spec: ConversionSpec, workdir: str | None, log_format: str):  # type: ignore[no-untyped-def]
+def run_pipeline(
+    name: str, spec: ConversionSpec, workdir: str | None, log_format: str
+) -> pipeline.Outcome:
+    """The converter pipeline in a scratch folder, with progress shown as log_format asks."""
     from contextlib import nullcontext
 
     from tflite_operator.converter import pipeline
@@ -268,13 +275,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if args.print_spec:
             print(json.dumps(spec.to_wire(), indent=2))
             return 0
-        outcome = _run_pipeline(name, spec, args.workdir, args.log_format)
+        outcome = run_pipeline(name, spec, args.workdir, args.log_format)
     except ConversionError as err:
-        return _fail(err)
+        return report_failure(err)
     print(results_table(outcome.report))
     print(f"report: {outcome.report.report_uri}")
     if outcome.error:
-        return _fail(outcome.error)
+        return report_failure(outcome.error)
     return 0
 
 
@@ -308,7 +315,7 @@ def cmd_job(args: argparse.Namespace) -> int:
         if args.delete_outputs:
             summary = _delete_outputs(spec)
         else:
-            outcome = _run_pipeline(name, spec, None, args.log_format)
+            outcome = run_pipeline(name, spec, None, args.log_format)
             summary = summarize(outcome.report)
             if outcome.error:
                 # "Reason: message", as for failures before the report: the operator reads
@@ -354,7 +361,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             local = storage_for(args.source).fetch(args.source, Path(tmp) / "source", 4 * 1024**3)
             model = load_source(local, args.format, signature_keys=())
     except ConversionError as err:
-        return _fail(err)
+        return report_failure(err)
     print(f"{args.source}: {model.format}, {model.size_bytes:,} B")
     for sig in model.signatures:
         print(f"signature {sig.key}")

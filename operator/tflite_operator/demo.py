@@ -68,7 +68,7 @@ def held_out_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def run_demo(out: Path, epochs: int, log_format: str) -> int:
-    from tflite_operator.cli import _fail, _run_pipeline
+    from tflite_operator.cli import report_failure, run_pipeline
     from tflite_operator.console import results_table
 
     out = out.resolve()
@@ -114,9 +114,9 @@ def run_demo(out: Path, epochs: int, log_format: str) -> int:
         }
     )
     try:
-        outcome = _run_pipeline("digits-demo", spec, None, log_format)
+        outcome = run_pipeline("digits-demo", spec, None, log_format)
     except ConversionError as err:
-        return _fail(err)
+        return report_failure(err)
     accuracy = {"source": {"accuracy": f"{source_accuracy:.4f}"}}
     for name, tflite in outcome.tflite.items():
         accuracy[name] = {"accuracy": f"{held_out_accuracy(tflite, x_test, y_test):.4f}"}
@@ -125,7 +125,7 @@ def run_demo(out: Path, epochs: int, log_format: str) -> int:
     print(f"\nreport: {outcome.report.report_uri} (and report.html beside it)")
     print(f"accuracy is on {len(y_test)} held-out digits; latency is p50 over 200 runs")
     if outcome.error:
-        return _fail(outcome.error)
+        return report_failure(outcome.error)
     return 0
 
 
