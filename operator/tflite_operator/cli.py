@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tflite_operator import API_GROUP, API_VERSION, KIND, __version__
-from tflite_operator.api.errors import EXIT_CODES, ConversionError, SpecError
+from tflite_operator.api.errors import EXIT_CODES, ConversionError, SpecError, TerminatedError
+from tflite_operator.api.job_contract import (
+    DELETE_OUTPUTS_ARG,
+    NAME_ENV,
+    SPEC_ENV,
+    TERMINATION_LOG,
+    TERMINATION_LOG_ENV,
+)
 from tflite_operator.api.manifest import load_manifest, parse_spec
 from tflite_operator.api.report import Summary, summarize
 from tflite_operator.api.spec import ConversionSpec
@@ -22,10 +29,6 @@ from tflite_operator.converter.progress import Progress
 if TYPE_CHECKING:
     from tflite_operator.converter import pipeline
 
-SPEC_ENV = "TFLITE_OPERATOR_SPEC"
-NAME_ENV = "TFLITE_OPERATOR_NAME"
-TERMINATION_LOG_ENV = "TFLITE_OPERATOR_TERMINATION_LOG"
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 
 # name -> (quantization, ioType): the --variant shorthands and --all-variants.
 PRESETS: dict[str, tuple[str, str]] = {
@@ -137,12 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run inside a converter Job (spec from the environment)",
         description=f"Run the spec in ${SPEC_ENV} (JSON) named ${NAME_ENV}, log JSON lines and "
         f"write a compact summary to ${TERMINATION_LOG_ENV} (default "
-        f"{DEFAULT_TERMINATION_LOG}) for the operator. Scratch space is $TMPDIR.",
+        f"{TERMINATION_LOG}) for the operator. Scratch space is $TMPDIR.",
         epilog=EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     job.add_argument(
-        "--delete-outputs",
+        DELETE_OUTPUTS_ARG,
         action="store_true",
         help="instead of converting, delete the spec's outputs (<variant>.tflite, report.json, "
         "report.html); missing files count as deleted. The operator runs this when a resource "
@@ -285,18 +288,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-class TerminatedError(ConversionError):
-    exit_code = 143
-    reason = "Terminated"
-
-
 def _terminated(signum: int, frame: object) -> None:
     raise TerminatedError("the pod was stopped (SIGTERM: deadline reached or Job deleted)")
 
 
 def cmd_job(args: argparse.Namespace) -> int:
     """In a converter pod: every ending, good or bad, leaves a summary for the operator."""
-    log_path = Path(os.environ.get(TERMINATION_LOG_ENV, DEFAULT_TERMINATION_LOG))
+    log_path = Path(os.environ.get(TERMINATION_LOG_ENV, TERMINATION_LOG))
     # Kubernetes stops a pod with SIGTERM (deadline, deletion): turn it into an exception so
     # publish rolls back what it wrote instead of leaving a .tflite without its report.
     signal.signal(signal.SIGTERM, _terminated)

@@ -316,3 +316,20 @@ def test_human_size():
     assert st.human_size(512) == "512 B"
     assert st.human_size(42_000) == "41.0 KiB"
     assert st.human_size(5 * 1024**2) == "5.0 MiB"
+
+
+def test_sigterm_reason_does_not_depend_on_what_was_imported():
+    """The reason table is explicit: the operator process never imports cli.py, where
+    TerminatedError used to live, and a SIGTERM'd pod read as "ConverterFailed" there."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tflite_operator.controller import status as st; "
+        "assert 'tflite_operator.cli' not in sys.modules; "
+        "print(st.failure_reason(143, None), st.failure_reason(1, 'Terminated: stopped'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["Terminated", "Terminated"]

@@ -52,6 +52,38 @@ class OutputExistsError(StorageError):
     reason = "OutputExists"
 
 
+class TerminatedError(ConversionError):
+    """SIGTERM: the pod was stopped (deadline reached, Job deleted, node drained)."""
+
+    exit_code = 143
+    reason = "Terminated"
+
+
+# Every failure, listed rather than found through __subclasses__(): a class defined in a
+# module that happens not to be imported must not vanish from the operator's reason table.
+ALL_ERRORS: tuple[type[ConversionError], ...] = (
+    ConversionError,
+    SpecError,
+    SourceNotFoundError,
+    InvalidSourceError,
+    ConversionFailedError,
+    ValidationFailedError,
+    StorageError,
+    OutputExistsError,
+    TerminatedError,
+)
+# A retry would fail the same way: bad spec, bad source, unconvertible model, outputs taken.
+PERMANENT_ERRORS: tuple[type[ConversionError], ...] = (
+    SpecError,
+    SourceNotFoundError,
+    InvalidSourceError,
+    ConversionFailedError,
+    ValidationFailedError,
+    OutputExistsError,
+)
+# Status reason -> exit code.
+REASON_EXIT_CODES: dict[str, int] = {cls.reason: cls.exit_code for cls in ALL_ERRORS}
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "internal error (a bug: please report it with the log)",
@@ -61,4 +93,5 @@ EXIT_CODES: dict[int, str] = {
     5: "validation failed (inputs could not be compared)",
     6: "storage failure (permissions, network, size cap)",
     7: "outputs already exist and spec.output.overwrite is false",
+    143: "stopped by SIGTERM (deadline reached, Job deleted or node drained)",
 }

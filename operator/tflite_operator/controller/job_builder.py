@@ -13,9 +13,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from tflite_operator import API_GROUP, API_VERSION, KIND
+from tflite_operator.api.job_contract import (
+    CONTAINER_NAME,
+    DELETE_OUTPUTS_ARG,
+    GCS_KEY_DIR,
+    GENERATION_ENV,
+    NAME_ENV,
+    PERMANENT_EXIT_CODES,
+    RESERVED_ENV,
+    SCRATCH,
+    SPEC_ENV,
+    TERMINATION_LOG,
+    TERMINATION_LOG_ENV,
+    UID_ENV,
+)
 from tflite_operator.api.spec import ConversionSpec
 from tflite_operator.controller.settings import Settings
-from tflite_operator.controller.status import CONTAINER_NAME
 
 MANAGER = "tflite-operator"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -25,18 +38,6 @@ LABEL_CONVERSION = f"{API_GROUP}/conversion"
 LABEL_GENERATION = f"{API_GROUP}/generation"
 # Label values stop at 63 characters; the full name is kept here.
 ANNOTATION_CONVERSION = f"{API_GROUP}/conversion-name"
-
-SPEC_ENV = "TFLITE_OPERATOR_SPEC"
-NAME_ENV = "TFLITE_OPERATOR_NAME"
-TERMINATION_LOG_ENV = "TFLITE_OPERATOR_TERMINATION_LOG"
-TERMINATION_LOG = "/dev/termination-log"
-SCRATCH = "/scratch"
-GCS_KEY_DIR = "/var/run/secrets/tflite-operator/gcs"
-# The converter's "permanent" exit codes (api/errors.py): a retry would fail the same way.
-# 6 (storage) and 1 (internal) may be transient and count against backoffLimit instead.
-PERMANENT_EXIT_CODES = (2, 3, 4, 5, 7)
-# The operator's own variables win over CONVERTER_EXTRA_ENV.
-RESERVED_ENV = (SPEC_ENV, NAME_ENV, TERMINATION_LOG_ENV)
 
 MAX_NAME = 63
 
@@ -90,12 +91,14 @@ def spec_json(spec: ConversionSpec) -> str:
     return json.dumps(spec.to_wire(), separators=(",", ":"), sort_keys=True)
 
 
-def _env(name: str, spec: ConversionSpec, settings: Settings) -> list[dict[str, str]]:
+def _env(meta: Mapping[str, Any], spec: ConversionSpec, settings: Settings) -> list[dict[str, str]]:
     env = [{"name": k, "value": v} for k, v in sorted(settings.converter_extra_env.items())]
     env = [e for e in env if e["name"] not in RESERVED_ENV]
     ours = {
         SPEC_ENV: spec_json(spec),
-        NAME_ENV: name,
+        NAME_ENV: meta["name"],
+        UID_ENV: meta["uid"],
+        GENERATION_ENV: str(meta["generation"]),
         # Named although it is the converter's default: a runtime that maps the file elsewhere
         # (the test suite's kubelet stand-in) rewrites paths it finds in the environment.
         TERMINATION_LOG_ENV: TERMINATION_LOG,
@@ -170,7 +173,7 @@ def build_job(body: Mapping[str, Any], spec: ConversionSpec, settings: Settings)
                 "image": settings.converter_image,
                 "imagePullPolicy": settings.image_pull_policy,
                 "command": list(settings.converter_command),
-                "env": _env(name, spec, settings),
+                "env": _env(meta, spec, settings),
                 "resources": _resources(spec, settings),
                 "securityContext": copy.deepcopy(CONTAINER_SECURITY_CONTEXT),
                 "terminationMessagePath": TERMINATION_LOG,
@@ -244,11 +247,6 @@ def build_job(body: Mapping[str, Any], spec: ConversionSpec, settings: Settings)
         },
         "spec": job_spec,
     }
-
-
-# An argument, not an environment variable: a converter that does not know it exits with a
-# usage error (2) instead of running a conversion.
-DELETE_OUTPUTS_ARG = "--delete-outputs"
 
 
 def cleanup_job_name(conversion: str, uid: str) -> str:

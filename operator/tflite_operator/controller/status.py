@@ -23,9 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from tflite_operator.api import errors
+from tflite_operator.api.job_contract import CONTAINER_NAME
 from tflite_operator.api.report import Summary, VariantSummary
-
-CONTAINER_NAME = "converter"
 
 
 class Phase(StrEnum):
@@ -220,17 +219,7 @@ def parse_summary(message: str | None) -> Summary | None:
 _REASON_PREFIX = re.compile(r"^([A-Z][A-Za-z]+): ")
 
 
-def _known_reasons() -> dict[str, int]:
-    out: dict[str, int] = {}
-    stack: list[type[errors.ConversionError]] = [errors.ConversionError]
-    while stack:
-        cls = stack.pop()
-        out[cls.reason] = cls.exit_code
-        stack.extend(cls.__subclasses__())
-    return out
-
-
-KNOWN_REASONS = _known_reasons()
+KNOWN_REASONS = errors.REASON_EXIT_CODES
 # Exit code -> reason, for when the message does not name one: the first class per code.
 EXIT_REASONS: dict[int, str] = {}
 for _reason, _code in sorted(KNOWN_REASONS.items(), key=lambda kv: kv[0]):
