@@ -1,23 +1,10 @@
-"""Admission to the converter Job slots."""
+"""Admission to the converter Job slots: the in-memory queue (no API calls)."""
 
 from __future__ import annotations
 
 import threading
 
-from tflite_operator.controller.queue import AdmissionQueue, decide
-
-
-def test_no_limit_admits_everything():
-    assert decide(("ns", "a"), [], active=100, limit=0).admit
-
-
-def test_free_slots_go_to_the_oldest_waiting_first():
-    order = [("ns", "old"), ("ns", "mid"), ("ns", "new")]
-    assert decide(("ns", "old"), order, active=2, limit=3).admit
-    late = decide(("ns", "new"), order, active=2, limit=3)
-    assert not late.admit and late.position == 3
-    assert decide(("ns", "mid"), order, active=1, limit=3).admit
-    assert not decide(("ns", "old"), order, active=3, limit=3).admit
+from tflite_operator.controller.queue import AdmissionQueue, Waiter, free_slots
 
 
 class Clock:
@@ -28,38 +15,47 @@ class Clock:
         return self.t
 
 
-def test_queue_keeps_order_by_creation_and_forgets_stale_waiters():
+def test_no_limit_means_always_a_free_slot():
+    assert free_slots(0, 100) is None
+    assert free_slots(3, 1) == 2 and free_slots(3, 5) == 0
+
+
+def test_head_is_the_oldest_waiting_whatever_the_order_of_arrival():
+    q = AdmissionQueue(limit=1)
+    q.add(Waiter(("ns", "b"), "u-b", "2024-01-01T00:00:02Z"))
+    q.add(Waiter(("ns", "a"), "u-a", "2024-01-01T00:00:01Z"))
+    assert q.head().key == ("ns", "a") and q.depth() == 2
+    q.remove(("ns", "a"))
+    assert q.head().key == ("ns", "b") and ("ns", "a") not in q
+
+
+def test_an_edited_waiter_keeps_its_place():
+    q = AdmissionQueue(limit=1)
+    q.add(Waiter(("ns", "a"), "u-a", "1"))
+    q.add(Waiter(("ns", "b"), "u-b", "2"))
+    q.add(Waiter(("ns", "a"), "u-a", "1"))  # reconcile of a's next generation
+    assert q.depth() == 2 and q.head().key == ("ns", "a")
+
+
+def test_a_created_job_holds_its_slot_until_the_index_has_it():
     clock = Clock()
-    q = AdmissionQueue(limit=1, stale_after=30, clock=clock)
-    with q.slot():
-        assert not q.ask(("ns", "b"), "2024-01-01T00:00:02Z", active=1).admit
-        assert not q.ask(("ns", "a"), "2024-01-01T00:00:01Z", active=1).admit
-    assert q.depth() == 2
-    # A slot frees up: b asks first but a is older, so b must wait.
-    with q.slot():
-        d = q.ask(("ns", "b"), "2024-01-01T00:00:02Z", active=0)
-    assert not d.admit and d.position == 2
-    # a stops asking (deleted): after stale_after, b may go.
-    clock.t = 31
-    with q.slot():
-        assert q.ask(("ns", "b"), "2024-01-01T00:00:02Z", active=0).admit
-    assert q.depth() == 0
-
-
-def test_forget_removes_a_waiter():
-    q = AdmissionQueue(limit=1, stale_after=30)
-    with q.slot():
-        q.ask(("ns", "a"), "1", active=1)
-        q.ask(("ns", "b"), "2", active=1)
-    q.forget(("ns", "a"))
-    with q.slot():
-        assert q.ask(("ns", "b"), "2", active=0).admit
+    q = AdmissionQueue(limit=2, clock=clock)
+    q.created("ns", "a-g1")
+    assert q.running(active_jobs=[], seen_jobs=[]) == 1
+    # The watch delivered it: counted once, from the index.
+    assert q.running(active_jobs=[("ns", "a-g1")], seen_jobs=[("ns", "a-g1")]) == 1
+    # Finished: the index says inactive, and the slot is free again.
+    assert q.running(active_jobs=[], seen_jobs=[("ns", "a-g1")]) == 0
+    # A creation the index never reports stops holding a slot after a minute.
+    q.created("ns", "b-g1")
+    clock.t = 61
+    assert q.running(active_jobs=[], seen_jobs=[]) == 0
 
 
 def test_count_and_create_under_the_slot_never_exceed_the_limit():
-    """Many threads asking at once, each 'creating' a Job when admitted."""
-    q = AdmissionQueue(limit=3, stale_after=600)
-    running: list[str] = []
+    """Many threads at once, each 'creating' a Job when a slot is free."""
+    q = AdmissionQueue(limit=3)
+    created: list[str] = []
     peak = 0
     start = threading.Barrier(20)
 
@@ -67,14 +63,14 @@ def test_count_and_create_under_the_slot_never_exceed_the_limit():
         nonlocal peak
         start.wait()
         with q.slot():
-            if q.ask(("ns", f"r{i}"), f"{i:03d}", active=len(running)).admit:
-                running.append(f"r{i}")
-                peak = max(peak, len(running))
+            if free_slots(q.limit, q.running([], [])):
+                q.created("ns", f"r{i}")
+                created.append(f"r{i}")
+                peak = max(peak, q.running([], []))
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(running) == 3 and peak == 3
-    assert q.depth() == 17
+    assert len(created) == 3 and peak == 3

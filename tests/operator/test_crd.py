@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from tflite_operator.api.manifest import load_manifest, parse_spec
+from tflite_operator.api.status import ConversionStatus
 from tflite_operator.controller import crd
-from tflite_operator.controller.status import ConversionStatus
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((REPO / "config" / "samples").glob("*.yaml"))

@@ -10,6 +10,7 @@ import pytest
 from tflite_operator.api import errors
 from tflite_operator.api.manifest import parse_spec
 from tflite_operator.controller import job_builder as jb
+from tflite_operator.controller.job_index import generation_of
 from tflite_operator.controller.settings import Settings
 
 SPEC = {
@@ -83,7 +84,8 @@ def test_labels_owner_and_annotation():
         "controller": True,
         "blockOwnerDeletion": True,
     }
-    assert jb.owner_uid(job) == "uid-1234-5678" and jb.generation_of(job) == 3
+    assert job_index.owner(job) == ("digits", "uid-1234-5678")
+    assert job_index.generation_of(job) == 3
 
 
 def test_the_spec_travels_as_compact_json_and_parses_back_to_the_same_spec():
@@ -157,9 +159,10 @@ def test_retry_policy_fails_fast_on_permanent_exit_codes():
     assert errors.StorageError.exit_code not in fail["onExitCodes"]["values"]
 
 
-def test_ttl_comes_from_settings_and_can_be_off():
-    assert build(Settings(job_ttl_seconds=120))["spec"]["ttlSecondsAfterFinished"] == 120
-    assert "ttlSecondsAfterFinished" not in build(Settings(job_ttl_seconds=None))["spec"]
+def test_no_ttl_at_creation_whatever_the_setting():
+    """The operator sets the TTL once the result is in the status (runtime.expire_job): a
+    TTL at creation could delete the Job and its pods' summary before the operator read it."""
+    assert "ttlSecondsAfterFinished" not in build(Settings(job_ttl_seconds=0))["spec"]
 
 
 def test_resources_from_spec_else_settings():

@@ -23,8 +23,10 @@ import yaml
 from malformed_cases import BASE, CASES, Case
 
 from cluster_helpers import REPO, wait_for
+from tflite_operator.api import status as api_status
 from tflite_operator.api.errors import SpecError
 from tflite_operator.api.manifest import parse_spec
+from tflite_operator.controller import render as rd
 from tflite_operator.controller import status as st
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.gcs, pytest.mark.slow]
@@ -134,17 +136,17 @@ def _full_status(now: str) -> dict[str, Any]:
         ],
     )  # fmt: skip
     outcome = st.Outcome(
-        st.Phase.SUCCEEDED, "Succeeded", "done", job_name="rt-g1", queue_position=2,
+        api_status.Phase.SUCCEEDED, "Succeeded", "done", job_name="rt-g1", queue_position=2,
         start_time=now, completion_time=now, summary=summary,
     )  # fmt: skip
-    return st.render({}, 1, outcome, now)
+    return rd.render({}, 1, outcome, now)
 
 
 def test_every_status_field_survives_the_apiserver(kube_cluster, crd, namespace):
     """Nothing the operator writes is pruned: not its fields, not Kopf's."""
     kube_cluster.apply(conversion("rt", BASE), namespace)
-    status = _full_status(st.now_rfc3339())
-    written = {f.alias for n, f in st.ConversionStatus.model_fields.items()}
+    status = _full_status(rd.now_rfc3339())
+    written = {f.alias for n, f in api_status.ConversionStatus.model_fields.items()}
     assert set(status) == written  # the round trip covers every declared field
     status["kopf"] = {"progress": {"reconcile": {"retries": 1, "started": "x"}}, "dummy": "y"}
     path = f"{API}/namespaces/{namespace}/tfliteconversions/rt/status"
@@ -152,8 +154,8 @@ def test_every_status_field_survives_the_apiserver(kube_cluster, crd, namespace)
     back = get(kube_cluster, namespace, "rt")["status"]
     assert back == status
     # And the clearing patch of a new generation removes the stale figures.
-    new = st.render(back, 2, st.job_created("rt-g2"), st.now_rfc3339())
-    kube_cluster.rest.merge_patch(path, {"status": st.merge_patch(back, new)})
+    new = rd.render(back, 2, st.job_created("rt-g2"), rd.now_rfc3339())
+    kube_cluster.rest.merge_patch(path, {"status": rd.merge_patch(back, new)})
     back = get(kube_cluster, namespace, "rt")["status"]
     assert "variants" not in back and "selected" not in back
     assert back["kopf"] == status["kopf"]

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
+from tflite_operator.api import status as api_status
 from tflite_operator.api.report import Summary, VariantSummary
+from tflite_operator.controller import render as rd
 from tflite_operator.controller import status as st
 
 T0, T1, T2 = "2026-01-01T00:00:00Z", "2026-01-01T00:00:10Z", "2026-01-01T00:01:00Z"
@@ -95,9 +97,9 @@ def conditions(status: dict) -> dict[str, dict]:
 
 def test_success_publishes_figures_and_ready():
     outcome = st.observe_job(*complete(SUMMARY))
-    assert outcome.phase == st.Phase.SUCCEEDED
-    status = st.render({}, 1, outcome, T2)
-    st.ConversionStatus.model_validate(status)  # nothing the CRD would prune
+    assert outcome.phase == api_status.Phase.SUCCEEDED
+    status = rd.render({}, 1, outcome, T2)
+    api_status.ConversionStatus.model_validate(status)  # nothing the CRD would prune
     c = conditions(status)
     assert c["Ready"]["status"] == "True" and c["Ready"]["reason"] == "Succeeded"
     assert "selected int8 (41.0 KiB, p50 0.3 ms)" in c["Ready"]["message"]
@@ -130,7 +132,7 @@ def test_no_variant_meets_the_target():
     s.selection_reason = "no variant meets the target: size over 100000 B"
     for v in s.variants:
         v.meets_target = False
-    status = st.render({}, 1, st.observe_job(*complete(s)), T2)
+    status = rd.render({}, 1, st.observe_job(*complete(s)), T2)
     c = conditions(status)
     assert c["Ready"]["status"] == "True"  # the conversion did its job; the verdict is separate
     assert c["TargetMet"]["status"] == "False"
@@ -161,8 +163,8 @@ def test_converter_failure_is_stalled_with_the_cause_from_the_termination_messag
         "digits-g1-x", "Failed", terminated={"exitCode": 3, "message": s.to_termination_message()}
     )
     outcome = st.observe_job(j, [p])
-    status = st.render({}, 1, outcome, T1)
-    st.ConversionStatus.model_validate(status)
+    status = rd.render({}, 1, outcome, T1)
+    api_status.ConversionStatus.model_validate(status)
     c = conditions(status)
     assert status["phase"] == "Failed"
     assert c["Stalled"]["status"] == "True" and c["Stalled"]["reason"] == "SourceNotFound"
@@ -179,7 +181,7 @@ def test_partial_failure_keeps_the_figures_of_what_converted():
     s.error = "variants failed: int8: op not supported"
     j = job([{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}], failed=1)
     p = pod("p", "Failed", terminated={"exitCode": 4, "message": s.to_termination_message()})
-    status = st.render({}, 1, st.observe_job(j, [p]), T1)
+    status = rd.render({}, 1, st.observe_job(j, [p]), T1)
     c = conditions(status)
     assert c["Stalled"]["reason"] == "ConversionFailed"
     assert c["Converted"]["status"] == "False" and "int8" in c["Converted"]["message"]
@@ -190,7 +192,7 @@ def test_crash_without_summary_uses_the_log_tail():
     j = job([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}], failed=2)
     p = pod("p", "Failed", terminated={"exitCode": 1, "message": "Traceback ...\nImportError: x"})
     outcome = st.observe_job(j, [p])
-    assert outcome.phase == st.Phase.FAILED and outcome.reason == "InternalError"
+    assert outcome.phase == api_status.Phase.FAILED and outcome.reason == "InternalError"
     assert "ImportError: x" in outcome.message and "2 failed attempt(s)" in outcome.message
 
 
@@ -223,9 +225,10 @@ def test_pending_running_and_retrying():
         job(active=1),
         [pod("p1", "Pending", waiting={"reason": "ErrImagePull", "message": "no such image"})],
     )
-    assert pending.phase == st.Phase.PENDING and "ErrImagePull (no such image)" in pending.message
+    assert pending.phase == api_status.Phase.PENDING
+    assert "ErrImagePull (no such image)" in pending.message
     running = st.observe_job(job(active=1, ready=1), [pod("p1", "Running")])
-    assert running.phase == st.Phase.RUNNING and running.reason == "Converting"
+    assert running.phase == api_status.Phase.RUNNING and running.reason == "Converting"
     s = Summary(ok=False, exit_code=6, error="StorageError: 503 from GCS")
     retrying = st.observe_job(
         job(active=1, failed=1),
@@ -234,43 +237,45 @@ def test_pending_running_and_retrying():
             pod("p2", "Running", created=T1),
         ],
     )
-    assert retrying.phase == st.Phase.RUNNING
+    assert retrying.phase == api_status.Phase.RUNNING
     assert "attempt 1 failed (StorageError: 503 from GCS), retrying" in retrying.message
-    status = st.render({}, 1, retrying, T1)
+    status = rd.render({}, 1, retrying, T1)
     c = conditions(status)
     assert c["Reconciling"]["status"] == "True" and c["Ready"]["status"] == "False"
     assert c["Stalled"]["status"] == "False"
 
 
-def test_queued():
-    status = st.render({}, 2, st.queued(position=4, active=3, limit=3), T0)
-    st.ConversionStatus.model_validate(status)
-    assert status["phase"] == "Queued" and status["queuePosition"] == 4
+def test_queued_says_the_same_thing_to_every_waiter():
+    """No position or counts: they would rewrite every waiting status on each admission."""
+    status = rd.render({}, 2, st.queued(limit=3), T0)
+    api_status.ConversionStatus.model_validate(status)
+    assert status["phase"] == "Queued" and "queuePosition" not in status
     c = conditions(status)
     assert c["Reconciling"]["status"] == "True" and c["Reconciling"]["reason"] == "Queued"
-    assert "3 of 3 running; position 4" in c["Reconciling"]["message"]
+    assert "one of the 3 converter Job slots" in c["Reconciling"]["message"]
+    assert rd.same_status(status, rd.render(status, 2, st.queued(limit=3), T1))
 
 
 def test_transition_time_moves_only_when_the_value_changes():
-    first = st.render({}, 1, st.job_created("digits-g1"), T0)
+    first = rd.render({}, 1, st.job_created("digits-g1"), T0)
     running = st.observe_job(job(active=1, ready=1), [pod("p", "Running")])
-    second = st.render(first, 1, running, T1)
+    second = rd.render(first, 1, running, T1)
     assert conditions(second)["Reconciling"]["lastTransitionTime"] == T0  # still True
     assert conditions(second)["Reconciling"]["reason"] == "Converting"
-    third = st.render(second, 1, st.observe_job(*complete(SUMMARY)), T2)
+    third = rd.render(second, 1, st.observe_job(*complete(SUMMARY)), T2)
     assert conditions(third)["Reconciling"]["lastTransitionTime"] == T2
     assert conditions(third)["Ready"]["lastTransitionTime"] == T2
     assert conditions(third)["Stalled"]["lastTransitionTime"] == T0  # False all along
-    assert st.same_status(third, st.render(third, 1, st.observe_job(*complete(SUMMARY)), T2))
+    assert rd.same_status(third, rd.render(third, 1, st.observe_job(*complete(SUMMARY)), T2))
 
 
 def test_a_new_generation_restarts_the_clock_and_clears_old_figures():
-    done = st.render({}, 1, st.observe_job(*complete(SUMMARY)), T1)
+    done = rd.render({}, 1, st.observe_job(*complete(SUMMARY)), T1)
     done["kopf"] = {"progress": {}}
-    new = st.render(done, 2, st.job_created("digits-g2"), T2)
+    new = rd.render(done, 2, st.job_created("digits-g2"), T2)
     assert all(c["lastTransitionTime"] == T2 for c in new["conditions"])
     assert all(c["observedGeneration"] == 2 for c in new["conditions"])
-    patch = st.merge_patch(done, new)
+    patch = rd.merge_patch(done, new)
     for stale in ("variants", "selected", "reportUri", "completionTime", "sourceSizeBytes"):
         assert patch[stale] is None
     assert "kopf" not in patch  # Kopf's own field is not ours to clear
@@ -279,9 +284,9 @@ def test_a_new_generation_restarts_the_clock_and_clears_old_figures():
 
 
 def test_settled_generation():
-    done = st.render({}, 1, st.observe_job(*complete(SUMMARY)), T1)
-    assert st.is_settled(done, 1) and not st.is_settled(done, 2)
-    assert not st.is_settled(st.render({}, 1, st.job_created("x"), T1), 1)
+    done = rd.render({}, 1, st.observe_job(*complete(SUMMARY)), T1)
+    assert rd.is_settled(done, 1) and not rd.is_settled(done, 2)
+    assert not rd.is_settled(rd.render({}, 1, st.job_created("x"), T1), 1)
 
 
 @pytest.mark.parametrize(
@@ -300,7 +305,7 @@ def test_failure_reasons(code, message, reason):
 
 def test_unparseable_success_message_still_succeeds():
     outcome = st.observe_job(*complete("not json"))
-    assert outcome.phase == st.Phase.SUCCEEDED and "could not be read" in outcome.message
+    assert outcome.phase == api_status.Phase.SUCCEEDED and "could not be read" in outcome.message
 
 
 def test_active_jobs():

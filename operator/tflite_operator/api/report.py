@@ -179,6 +179,8 @@ class Summary(_Model):
     selected: str | None = None
     selection_reason: str | None = None
     report_uri: str | None = None
+    # How many variants the run had: `variants` may list fewer to fit the 4096 bytes.
+    variants_total: int | None = None
     variants: list[VariantSummary] = []
 
     def to_termination_message(self) -> str:
@@ -248,5 +250,6 @@ def summarize(report: Report) -> Summary:
         selected=report.selected.name,
         selection_reason=report.selected.reason,
         report_uri=report.report_uri,
+        variants_total=len(variants),
         variants=variants,
     )

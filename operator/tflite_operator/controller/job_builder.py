@@ -232,8 +232,8 @@ def build_job(body: Mapping[str, Any], spec: ConversionSpec, settings: Settings)
         },
         "template": {"metadata": {"labels": job_labels}, "spec": pod_spec},
     }
-    if settings.job_ttl_seconds is not None:
-        job_spec["ttlSecondsAfterFinished"] = settings.job_ttl_seconds
+    # No ttlSecondsAfterFinished here: the operator sets it once the result is in the
+    # status (runtime.expire_job), so a short TTL cannot delete the Job before it is read.
 
     return {
         "apiVersion": "batch/v1",
@@ -283,18 +283,3 @@ def build_cleanup_job(
     job["spec"]["activeDeadlineSeconds"] = 600
     job["spec"]["backoffLimit"] = 2
     return job
-
-
-def owner_uid(job: Mapping[str, Any]) -> str | None:
-    for ref in (job.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == KIND and ref.get("controller"):
-            return ref.get("uid")
-    return None
-
-
-def generation_of(job: Mapping[str, Any]) -> int | None:
-    value = ((job.get("metadata") or {}).get("labels") or {}).get(LABEL_GENERATION)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None

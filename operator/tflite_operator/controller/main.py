@@ -14,6 +14,7 @@ import kopf
 
 from tflite_operator import __version__
 from tflite_operator.controller import metrics
+from tflite_operator.controller.job_builder import LABEL_MANAGED_BY, MANAGER
 from tflite_operator.controller.settings import Settings, SettingsError, describe, from_args
 
 log = logging.getLogger("tflite_operator")
@@ -34,6 +35,9 @@ def kopf_settings(s: Settings) -> kopf.OperatorSettings:
     # a per-namespace Role does not allow it. The price: a CRD installed after the start
     # is seen at the next start.
     ks.scanning.disabled = not s.clusterwide
+    # Watch only the operator's own Jobs (server-side): a cluster's other Jobs are no
+    # business of ours and would cost an event each.
+    ks.watching.label_selectors["batch", "jobs"] = f"{LABEL_MANAGED_BY}={MANAGER}"
     return ks
 
 
@@ -49,11 +53,7 @@ def run(settings: Settings) -> int:
     runtime = handlers.Runtime(
         settings=settings,
         kube=Kube.from_environment(),
-        queue=AdmissionQueue(
-            settings.max_concurrent_jobs,
-            # A waiter asks again every queue_retry_seconds; missing three asks means gone.
-            stale_after=3 * settings.queue_retry_seconds + 30,
-        ),
+        queue=AdmissionQueue(settings.max_concurrent_jobs),
     )
     handlers.register_timers(settings)
     metrics.serve(settings.metrics_port)

@@ -1,17 +1,17 @@
-"""Admission to the converter Job slots: at most N Jobs run, the rest wait first-come first-served.
+"""Admission to the converter Job slots: at most N Jobs run, the rest wait first come, first
+served.
 
-The decision is a pure function of (waiting conversions, active Jobs, limit). `AdmissionQueue`
-holds the waiting set and the lock that makes "count the active Jobs, then create one" atomic
-within the process: Kopf runs handlers for different resources concurrently, and without the
-lock two of them could both see N-1 Jobs and both create one. Across processes the operator
-runs as one replica (standalone, or Kopf peering), so one lock is enough.
+Everything here is in memory and cheap: counting running Jobs reads the operator's index of
+its Jobs (no LIST), and a waiting conversion costs nothing until it reaches the head of the
+queue. `slot()` makes "count the running Jobs, then create one" atomic within the process;
+across processes the operator runs as one replica (standalone, or Kopf peering).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -19,71 +19,68 @@ Key = tuple[str, str]  # (namespace, name)
 
 
 @dataclass(frozen=True)
-class Decision:
-    admit: bool
-    position: int  # 1-based place among the waiting, oldest first; 0 when admitted
-    active: int
-    limit: int
+class Waiter:
+    key: Key
+    uid: str
+    created: str  # creationTimestamp: the oldest waits least
+
+    @property
+    def order(self) -> tuple[str, str, str]:
+        return (self.created, *self.key)
 
 
-@dataclass
-class _Waiter:
-    order: tuple[str, str, str]  # (creationTimestamp, namespace, name): oldest first
-    last_seen: float
-
-
-def decide(key: Key, order: list[Key], active: int, limit: int) -> Decision:
-    """`order`: the waiting conversions, oldest first, including `key`.
-
-    With `limit` 0 there is no limit. Otherwise `key` may start when it is among the first
-    `limit - active` waiting, so that newer resources cannot overtake older ones.
-    """
-    if limit <= 0:
-        return Decision(True, 0, active, limit)
-    position = order.index(key) + 1 if key in order else len(order) + 1
-    free = limit - active
-    if position <= free:
-        return Decision(True, 0, active, limit)
-    return Decision(False, position, active, limit)
+def free_slots(limit: int, running: int) -> int | None:
+    """None: no limit."""
+    return None if limit <= 0 else max(0, limit - running)
 
 
 class AdmissionQueue:
-    def __init__(
-        self, limit: int, stale_after: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
-        # A waiter that stopped asking (deleted, or its spec changed) must not block others.
-        self.stale_after = stale_after
         self._clock = clock
-        self._lock = threading.Lock()
-        self._waiting: dict[Key, _Waiter] = {}
+        self._lock = threading.RLock()
+        self._waiting: dict[Key, Waiter] = {}
+        # Jobs created but not yet seen in the index (the watch lags the create by a moment):
+        # they hold a slot all the same. Name -> when created.
+        self._created: dict[tuple[str, str], float] = {}
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold while counting active Jobs and creating one."""
+        """Hold while counting running Jobs and creating one."""
         with self._lock:
             yield
 
-    def ask(self, key: Key, created: str, active: int) -> Decision:
-        """Call with `slot()` held. Admitted keys leave the queue; the others stay in it."""
-        now = self._clock()
-        self._waiting = {
-            k: w for k, w in self._waiting.items() if now - w.last_seen <= self.stale_after
-        }
-        waiter = self._waiting.get(key)
-        if waiter is None:
-            waiter = self._waiting[key] = _Waiter((created, *key), now)
-        waiter.last_seen = now
-        order = [k for k, _ in sorted(self._waiting.items(), key=lambda kv: kv[1].order)]
-        decision = decide(key, order, active, self.limit)
-        if decision.admit:
-            del self._waiting[key]
-        return decision
+    def add(self, waiter: Waiter) -> None:
+        with self._lock:
+            self._waiting[waiter.key] = waiter
 
-    def forget(self, key: Key) -> None:
+    def remove(self, key: Key) -> None:
         with self._lock:
             self._waiting.pop(key, None)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._waiting
+
+    def head(self) -> Waiter | None:
+        with self._lock:
+            return min(self._waiting.values(), key=lambda w: w.order, default=None)
+
     def depth(self) -> int:
+        return len(self._waiting)
+
+    def created(self, namespace: str, job: str) -> None:
+        with self._lock:
+            self._created[(namespace, job)] = self._clock()
+
+    def running(
+        self, active_jobs: Iterable[tuple[str, str]], seen_jobs: Iterable[tuple[str, str]]
+    ) -> int:
+        """Jobs holding a slot: the index's active ones, plus those created since the index
+        last heard of them (forgotten once the index has them, or after a minute)."""
         now = self._clock()
-        return sum(1 for w in list(self._waiting.values()) if now - w.last_seen <= self.stale_after)
+        seen = set(seen_jobs)
+        with self._lock:
+            self._created = {
+                k: t for k, t in self._created.items() if k not in seen and now - t < 60
+            }
+            return len(set(active_jobs) | set(self._created))
