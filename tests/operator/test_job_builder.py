@@ -10,7 +10,7 @@ import pytest
 from tflite_operator.api import errors
 from tflite_operator.api.manifest import parse_spec
 from tflite_operator.controller import job_builder as jb
-from tflite_operator.controller.job_index import generation_of
+from tflite_operator.controller import job_index
 from tflite_operator.controller.settings import Settings
 
 SPEC = {
