@@ -127,6 +127,7 @@ def _full_status(now: str) -> dict[str, Any]:
         selected="a",
         selection_reason="smallest",
         report_uri="gs://b/out/report.json",
+        variants_total=2,  # one left out of the summary: variantsOmitted
         variants=[
             VariantSummary(
                 name="a", ok=True, uri="gs://b/out/a.tflite", size_bytes=300,
@@ -136,7 +137,7 @@ def _full_status(now: str) -> dict[str, Any]:
         ],
     )  # fmt: skip
     outcome = st.Outcome(
-        api_status.Phase.SUCCEEDED, "Succeeded", "done", job_name="rt-g1", queue_position=2,
+        api_status.Phase.SUCCEEDED, "Succeeded", "done", job_name="rt-g1",
         start_time=now, completion_time=now, summary=summary,
     )  # fmt: skip
     return rd.render({}, 1, outcome, now)
@@ -198,7 +199,8 @@ def test_sample_converts_and_turns_ready(
     assert pod_spec["automountServiceAccountToken"] is False
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert job["spec"]["podFailurePolicy"]["rules"][1]["action"] == "FailJob"
-    assert job["spec"]["ttlSecondsAfterFinished"] == 600
+    # No TTL until the result is in the status (then the operator's --job-ttl-seconds).
+    assert "ttlSecondsAfterFinished" not in job["spec"]
 
     # kubectl wait understands the Ready condition.
     waited = kube_cluster.kubectl(
@@ -209,6 +211,12 @@ def test_sample_converts_and_turns_ready(
 
     status = get(kube_cluster, ns, name)["status"]
     assert status["phase"] == "Succeeded" and status["observedGeneration"] == 1
+
+    def expiring() -> list[dict[str, Any]]:
+        return [j for j in jobs(kube_cluster, ns, name) if j["spec"].get("ttlSecondsAfterFinished")]
+
+    expiring_jobs = wait_for(expiring, 30, "the TTL on the finished Job", diag=op.tail)
+    assert expiring_jobs[0]["spec"]["ttlSecondsAfterFinished"] == 600
     assert status["jobName"] == f"{name}-g1" and status["startTime"] <= status["completionTime"]
     (fp16,) = status["variants"]
     assert fp16["ok"] is True and fp16["uri"] == f"{out_uri}fp16.tflite"
