@@ -537,7 +537,7 @@ def test_twenty_conversions_never_exceed_three_jobs(
     assert len({j["metadata"]["name"] for j in jobs(kube_cluster, ns)}) == 20
     # An Event per transition, not per queue retry; and waiting is not an error.
     events = kube_cluster.rest.get(f"/api/v1/namespaces/{ns}/events")["items"]
-    mine = [e for e in events if e["involvedObject"]["kind"] == "TFLiteConversion"]
+    mine = [e for e in events if e["involvedObject"].get("kind") == "TFLiteConversion"]
     per_object: dict[str, int] = {}
     for e in mine:
         per_object[e["involvedObject"]["name"]] = per_object.get(e["involvedObject"]["name"], 0) + 1
