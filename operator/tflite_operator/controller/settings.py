@@ -270,7 +270,11 @@ def _message(error: ErrorDetails, origin: Mapping[str, str]) -> str:
     loc = error["loc"]
     name = str(loc[0]) if loc else ""
     where = origin.get(name, name or "settings") + "".join(f"[{p}]" for p in loc[1:])
-    ctx = error.get("ctx", {})
+    # `gt=0` on a float field reports 0.0; people write 0.
+    ctx = {
+        k: int(v) if isinstance(v, float) and v.is_integer() else v
+        for k, v in error.get("ctx", {}).items()
+    }
     if error["type"] == "value_error":
         problem = str(ctx["error"])
     else:
