@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -243,3 +245,10 @@ def test_main_says_what_is_wrong_and_exits_2(capsys):
     assert main(["--metrics-port", "http"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --metrics-port must be an integer, got 'http'")
+
+
+def test_the_install_guide_lists_every_variable():
+    guide = (Path(__file__).parents[2] / "docs" / "install.md").read_text()
+    table = guide.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"`([A-Z][A-Z_]+)`", table))
+    assert set(ENV_VARS.values()) <= listed, set(ENV_VARS.values()) - listed
