@@ -14,7 +14,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from tflite_operator.controller import settings_values as sv
 from tflite_operator.controller.settings_flags import Flag, build_parser, flag_of, parse_flags
@@ -186,9 +191,17 @@ class Settings(BaseSettings):
         return data
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, **_: Any):  # type: ignore[override]
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         # `Settings(...)` is a plain value (tests build them; nothing leaks in from the
-        # process's environment): from_env() reads the environment, from a mapping it is given.
+        # process's environment, no .env file, no secrets dir): from_env() reads the
+        # environment, from the mapping it is given.
         return (init_settings,)
 
 
@@ -275,10 +288,13 @@ def _message(error: ErrorDetails, origin: Mapping[str, str]) -> str:
         k: int(v) if isinstance(v, float) and v.is_integer() else v
         for k, v in error.get("ctx", {}).items()
     }
+    template = _PROBLEMS.get(error["type"])
     if error["type"] == "value_error":
         problem = str(ctx["error"])
+    elif template:
+        problem = template.format(**ctx)
     else:
-        problem = _PROBLEMS.get(error["type"], error["msg"]).format(**ctx)
+        problem = f"is not valid: {error['msg']}"
     got = f", got {error['input']!r}" if isinstance(error["input"], str) else ""
     field = Settings.model_fields.get(name)
     about = f" ({name.replace('_', ' ')}: {field.description})" if field else ""
