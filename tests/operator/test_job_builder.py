@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -194,8 +193,7 @@ def test_extra_env_reaches_the_pod_but_cannot_replace_the_spec():
 
 
 def test_image_command_and_user_come_from_settings():
-    s = replace(
-        Settings(),
+    s = Settings(
         converter_image="reg/conv:1",
         converter_command=("python", "-m", "x"),
         run_as_user=1001,
