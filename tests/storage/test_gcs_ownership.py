@@ -55,6 +55,23 @@ def metadata(fake_gcs: FakeGCS, out: str) -> dict[str, dict]:
     }
 
 
+def test_what_the_fake_server_honours(fake_gcs: FakeGCS, bucket: str) -> None:
+    """The premises of this file: if the last assertions start failing, fake-gcs-server has
+    learnt delete/rewrite preconditions and the patched rewrite below can become a real 412."""
+    b = fake_gcs.client().bucket(bucket)
+    blob = b.blob("probe")
+    blob.metadata = {UID_KEY: A.uid}
+    blob.upload_from_string(b"1", if_generation_match=0)
+    assert b.get_blob("probe").metadata == {UID_KEY: A.uid}
+    with pytest.raises(gexc.PreconditionFailed):
+        b.blob("probe").upload_from_string(b"2", if_generation_match=0)
+    b.blob("copy").rewrite(b.blob("probe"), if_generation_match=0)
+    assert b.get_blob("copy").metadata == {UID_KEY: A.uid}  # tags travel with copies
+    b.blob("copy").rewrite(b.blob("probe"), if_generation_match=0)  # real GCS: 412
+    b.blob("probe").delete(if_generation_match=blob.generation + 1)  # real GCS: 412
+    assert b.get_blob("probe") is None
+
+
 # -- tags -------------------------------------------------------------------------------------
 
 
@@ -215,4 +232,6 @@ def test_overwrite_that_succeeds_replaces_the_whole_set(
     publish_set(gcs, out, "new", B, overwrite=True)
     assert contents(fake_gcs, out)["report.json"] == b'{"by": "new"}'
     assert {m[UID_KEY] for m in metadata(fake_gcs, out).values()} == {B.uid}
+    html = fake_gcs.client().bucket(bucket).get_blob("out/report.html")
+    assert html.content_type.startswith("text/html")  # promotion copies keep the type
     assert fake_gcs.names(f"{out}/{STAGING_DIR}/") == []
