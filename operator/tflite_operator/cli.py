@@ -16,10 +16,12 @@ from tflite_operator import API_GROUP, API_VERSION, KIND, __version__
 from tflite_operator.api.errors import EXIT_CODES, ConversionError, SpecError, TerminatedError
 from tflite_operator.api.job_contract import (
     DELETE_OUTPUTS_ARG,
+    GENERATION_ENV,
     NAME_ENV,
     SPEC_ENV,
     TERMINATION_LOG,
     TERMINATION_LOG_ENV,
+    UID_ENV,
 )
 from tflite_operator.api.manifest import load_manifest, parse_spec
 from tflite_operator.api.report import Summary, summarize
@@ -28,6 +30,7 @@ from tflite_operator.converter.progress import Progress
 
 if TYPE_CHECKING:
     from tflite_operator.converter import pipeline
+    from tflite_operator.storage.ownership import Owner
 
 
 # name -> (quantization, ioType): the --variant shorthands and --all-variants.
@@ -148,8 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         DELETE_OUTPUTS_ARG,
         action="store_true",
         help="instead of converting, delete the spec's outputs (<variant>.tflite, report.json, "
-        "report.html); missing files count as deleted. The operator runs this when a resource "
-        "with spec.output.deleteOnResourceDeletion is deleted.",
+        f"report.html) that the resource ${UID_ENV} wrote; on gs:// another resource's objects "
+        "at the same URI are kept, and missing files count as deleted. The operator runs this "
+        "when a resource with spec.output.deleteOnResourceDeletion is deleted.",
     )
     _log_format_arg(job, default="json")
 
@@ -257,7 +261,11 @@ def report_failure(err: ConversionError) -> int:
 
 
 def run_pipeline(
-    name: str, spec: ConversionSpec, workdir: str | None, log_format: str
+    name: str,
+    spec: ConversionSpec,
+    workdir: str | None,
+    log_format: str,
+    owner: Owner | None = None,
 ) -> pipeline.Outcome:
     """The converter pipeline in a scratch folder, with progress shown as log_format asks."""
     from contextlib import nullcontext
@@ -267,7 +275,7 @@ def run_pipeline(
     progress = _progress(log_format)
     display = progress if hasattr(progress, "__enter__") else nullcontext()
     with tempfile.TemporaryDirectory(prefix="tflite-operator-", dir=workdir) as tmp, display:
-        return pipeline.run(name, spec, Path(tmp), progress)
+        return pipeline.run(name, spec, Path(tmp), progress, owner)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -309,11 +317,12 @@ def cmd_job(args: argparse.Namespace) -> int:
         except json.JSONDecodeError as err:
             raise SpecError(f"${SPEC_ENV} is not JSON: {err}") from None
         spec = parse_spec(data)
+        owner = _owner_from_env()
         code = 0
         if args.delete_outputs:
-            summary = _delete_outputs(spec)
+            summary = _delete_outputs(spec, owner)
         else:
-            outcome = run_pipeline(name, spec, None, args.log_format)
+            outcome = run_pipeline(name, spec, None, args.log_format, owner)
             summary = summarize(outcome.report)
             if outcome.error:
                 # "Reason: message", as for failures before the report: the operator reads
@@ -338,15 +347,41 @@ def cmd_job(args: argparse.Namespace) -> int:
     return code
 
 
-def _delete_outputs(spec: ConversionSpec) -> Summary:
+def _owner_from_env() -> Owner | None:
+    """The resource this Job runs for; None when the operator did not say (older operators)."""
+    from tflite_operator.storage.ownership import Owner
+
+    uid = os.environ.get(UID_ENV, "")
+    generation = os.environ.get(GENERATION_ENV, "")
+    if not uid:
+        return None
+    try:
+        return Owner(uid=uid, generation=int(generation))
+    except ValueError:
+        raise SpecError(
+            f"${GENERATION_ENV} is {generation!r}, not a number; the operator sets it to the "
+            "resource's metadata.generation"
+        ) from None
+
+
+def _delete_outputs(spec: ConversionSpec, owner: Owner | None) -> Summary:
+    """Delete what this resource wrote at spec.output.uri, and nothing of anyone else's."""
     from tflite_operator.converter.pipeline import output_names
     from tflite_operator.storage import storage_for
 
-    deleted = storage_for(spec.output.uri).delete_prefix(spec.output.uri, output_names(spec))
+    uri = spec.output.uri
+    uid = owner.uid if owner else ""
+    deleted, kept = storage_for(uri).delete_owned(uri, output_names(spec), uid)
     print(
-        json.dumps({"event": "deleted", "uri": spec.output.uri, "objects": deleted}),
+        json.dumps({"event": "deleted", "uri": uri, "objects": len(deleted), "names": deleted}),
         file=sys.stderr,
     )
+    if kept:
+        # Another resource's outputs (it shares spec.output.uri) or rewritten since: theirs.
+        print(
+            json.dumps({"event": "kept", "uri": uri, "names": kept, "reason": "not ours"}),
+            file=sys.stderr,
+        )
     return Summary(ok=True)
 
 

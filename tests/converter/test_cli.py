@@ -7,11 +7,22 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
+from gcs_server import FakeGCS
+from tflite_operator.api.job_contract import (
+    GENERATION_ENV,
+    NAME_ENV,
+    SPEC_ENV,
+    TERMINATION_LOG_ENV,
+    UID_ENV,
+)
 from tflite_operator.api.report import Summary
 from tflite_operator.cli import main
+from tflite_operator.storage import storage_for
+from tflite_operator.storage.ownership import Owner
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -225,3 +236,98 @@ def test_job_delete_outputs_removes_only_the_specs_files_and_is_idempotent(tmp_p
         assert result.returncode == 0, result.stderr
         assert sorted(p.name for p in out.iterdir()) == ["someone-elses.txt"]
     assert Summary.from_termination_message((tmp_path / "log").read_text()).ok
+
+
+# -- output safety on gs:// (issue 8): the Job's retries and cleanups --------------------------
+
+UID_A = "0d4c6a52-0000-4000-8000-00000000000a"
+UID_B = "0d4c6a52-0000-4000-8000-00000000000b"
+
+
+def job_env(spec: dict, log: Path, uid: str, generation: int = 1) -> dict[str, str]:
+    """The environment the operator's job_builder gives a converter pod."""
+    return {
+        SPEC_ENV: json.dumps(spec),
+        NAME_ENV: "dense",
+        UID_ENV: uid,
+        GENERATION_ENV: str(generation),
+        TERMINATION_LOG_ENV: str(log),
+        "TMPDIR": str(log.parent),
+    }
+
+
+def generations(fake_gcs: FakeGCS, uri: str) -> dict[str, int]:
+    bucket, _, prefix = uri.removeprefix("gs://").partition("/")
+    return {b.name: b.generation for b in fake_gcs.client().list_blobs(bucket, prefix=prefix)}
+
+
+@pytest.mark.gcs
+def test_job_retry_after_its_outputs_were_published_succeeds_with_their_figures(
+    fake_gcs: FakeGCS, model_uris, tmp_path
+):
+    out = f"gs://{fake_gcs.create_bucket().name}/dense/"
+    spec = {
+        "source": {"uri": model_uris["dense"]},
+        "output": {"uri": out},
+        "variants": [{"name": "fp32"}, {"name": "fp16", "quantization": "float16"}],
+        "benchmark": {"runs": 3, "warmupRuns": 0},
+        "validation": {"samples": 4},
+    }
+    log = tmp_path / "termination-log"
+    first = run_cli("job", env=job_env(spec, log, UID_A, generation=3))
+    assert first.returncode == 0, first.stderr[-2000:]
+    published = Summary.from_termination_message(log.read_text())
+    written = generations(fake_gcs, out)
+    assert len(written) == 4
+
+    # The pod published, then died before exiting 0 (node drain): the Job starts it again, with
+    # the same environment. It finds its own complete set: done, no second conversion.
+    log.unlink()
+    retry = run_cli("job", env=job_env(spec, log, UID_A, generation=3))
+    assert retry.returncode == 0, retry.stderr[-2000:]
+    assert Summary.from_termination_message(log.read_text()) == published
+    assert published.variants[0].size_bytes > 0 and published.variants[0].p50_ms > 0
+    assert generations(fake_gcs, out) == written  # nothing was written again
+    assert "already holds this generation's outputs" in retry.stderr
+
+    # Another resource pointed at the same URI is still refused, and nothing changes.
+    other = run_cli("job", env=job_env(spec, log, UID_B, generation=3))
+    assert other.returncode == 7
+    assert Summary.from_termination_message(log.read_text()).error.startswith("OutputExists:")
+    # So is the next generation of the same resource (its spec changed; no overwrite).
+    edited = run_cli("job", env=job_env(spec, log, UID_A, generation=4))
+    assert edited.returncode == 7
+    assert generations(fake_gcs, out) == written
+
+
+@pytest.mark.gcs
+def test_job_delete_outputs_deletes_only_what_its_resource_wrote(fake_gcs: FakeGCS, tmp_path):
+    out = f"gs://{fake_gcs.create_bucket().name}/shared"
+    # Resource A converted to `out`; resource B points at the same URI (it failed with
+    # OutputExists or is still queued) and is deleted with deleteOnResourceDeletion.
+    storage_for(out).publish(
+        out,
+        {"fp32.tflite": b"A's model"},
+        {"report.json": b"{}", "report.html": b"<p>A</p>"},
+        overwrite=False,
+        owner=Owner(uid=UID_A, generation=1),
+    )
+    fake_gcs.upload_bytes(f"{out}/notes.txt", b"not an output")
+    spec = {
+        "source": {"uri": "gs://models/m"},
+        "output": {"uri": out, "deleteOnResourceDeletion": True},
+        "variants": [{"name": "fp32"}],
+    }
+    log = tmp_path / "log"
+    before = generations(fake_gcs, out)
+
+    by_b = run_cli("job", "--delete-outputs", env=job_env(spec, log, UID_B))
+    assert by_b.returncode == 0, by_b.stderr
+    assert generations(fake_gcs, out) == before
+    assert '"event": "kept"' in by_b.stderr
+
+    for _ in range(2):  # A's own cleanup, twice: the second finds nothing left
+        by_a = run_cli("job", "--delete-outputs", env=job_env(spec, log, UID_A))
+        assert by_a.returncode == 0, by_a.stderr
+        assert fake_gcs.names(out) == ["shared/notes.txt"]
+    assert Summary.from_termination_message(log.read_text()).ok

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tflite_operator import __version__
-from tflite_operator.api.errors import ConversionError
+from tflite_operator.api.errors import ConversionError, ConversionFailedError
 from tflite_operator.api.report import (
     BenchmarkReport,
     LatencyStats,
@@ -28,6 +28,7 @@ from tflite_operator.converter.progress import Progress, StageClock
 from tflite_operator.converter.report_html import render_html
 from tflite_operator.converter.target import evaluate_target, select_variant
 from tflite_operator.storage import storage_for
+from tflite_operator.storage.ownership import Owner
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
@@ -40,6 +41,8 @@ class Outcome:
     report: Report
     tflite: dict[str, bytes] = field(default_factory=dict)
     error: ConversionError | None = None
+    # True when an earlier attempt of the same resource generation had published everything.
+    reused: bool = False
 
 
 def output_names(spec: ConversionSpec) -> list[str]:
@@ -47,16 +50,31 @@ def output_names(spec: ConversionSpec) -> list[str]:
 
 
 def run(
-    name: str, spec: ConversionSpec, workdir: Path, progress: Progress | None = None
+    name: str,
+    spec: ConversionSpec,
+    workdir: Path,
+    progress: Progress | None = None,
+    owner: Owner | None = None,
 ) -> Outcome:
-    """Run the whole pipeline; raises ConversionError for failures that leave nothing to report."""
+    """Run the whole pipeline; raises ConversionError for failures that leave nothing to report.
+
+    owner: the resource a converter Job runs for (None for the CLI). Its outputs are tagged
+    with it, and a retry of the same generation that finds a complete set of its own returns
+    that set's report instead of converting again.
+    """
     progress = progress or Progress()
     clock = StageClock(progress)
     out_store = storage_for(spec.output.uri)
 
     # Refuse early, before minutes of conversion; publish re-checks atomically.
-    if not spec.output.overwrite:
-        out_store.check_absent(spec.output.uri, output_names(spec))
+    existing = out_store.check_publishable(
+        spec.output.uri, output_names(spec), spec.output.overwrite, owner
+    )
+    earlier = out_store.published_by(spec.output.uri, existing, owner, REPORT_JSON)
+    if earlier is not None:
+        # The pod published, then died before exiting 0 (node drain, SIGTERM): done already.
+        progress.warn(f"{spec.output.uri} already holds this generation's outputs; not converting")
+        return _reused(Report.model_validate_json(earlier))
 
     with clock.stage("fetch", spec.source.uri):
         src_store = storage_for(spec.source.uri)
@@ -232,8 +250,17 @@ def run(
                 REPORT_HTML: render_html(report).encode(),
             },
             overwrite=spec.output.overwrite,
+            owner=owner,
         )
     return Outcome(report=report, tflite=tflite, error=first_error)
+
+
+def _reused(report: Report) -> Outcome:
+    failed = [v for v in report.variants if v.status == VariantStatus.FAILED]
+    # The report keeps each failed variant's message, not its class; a variant that does not
+    # convert is ConversionFailed, which is what the first attempt would have exited with.
+    error = ConversionFailedError(failed[0].error or "variant failed") if failed else None
+    return Outcome(report=report, error=error, reused=True)
 
 
 def _failed(variant: Variant, err: ConversionError, calib: data.Samples | None) -> VariantReport:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from tflite_operator.api.errors import OutputExistsError, SpecError, StorageError
+from tflite_operator.storage.ownership import ObjectInfo, Owner, complete_set, foreign
 from tflite_operator.storage.uris import Location, child, display, parse_uri, relative_name_problem
 
 # What publish() accepts for one output: the bytes, or a local file to copy/upload.
@@ -122,13 +123,14 @@ class Storage(abc.ABC):
         files: Mapping[str, Payload],
         last: Mapping[str, Payload],
         overwrite: bool,
+        owner: Owner | None = None,
     ) -> dict[str, str]:
         """Write files, then last, under output_uri so no reader sees half an output.
 
-        Refuses (OutputExistsError, nothing written) when any name already exists and
-        overwrite is False. last (the reports) is written only after every file succeeded; with
-        overwrite, existing last names are removed first so an old report never describes new
-        files. On any failure what this call wrote is removed again. Returns name -> URI.
+        Refuses (OutputExistsError, nothing written) when a name already exists that is not
+        owner's (same uid and generation, see ownership.py) and overwrite is False. last (the
+        reports) is written only after every file succeeded. On any failure the output holds
+        what it held before. Returns name -> URI.
         """
 
     def check_absent(self, output_uri: str | Location, names: list[str]) -> None:
@@ -136,19 +138,56 @@ class Storage(abc.ABC):
 
         For refusing early, before minutes of conversion; publish() checks again, atomically.
         """
+        self.check_publishable(output_uri, names, overwrite=False, owner=None)
+
+    def check_publishable(
+        self, output_uri: str | Location, names: list[str], overwrite: bool, owner: Owner | None
+    ) -> dict[str, ObjectInfo]:
+        """check_absent, except that owner's own objects (a retry's) never count as taken.
+
+        Returns what exists, for published_by(). publish() checks again, atomically.
+        """
         loc = self._location(output_uri)
         for name in names:
             child(loc, name)  # SpecError for unsafe names
-        if existing := self._existing(loc, names):
-            raise outputs_exist_error(loc, list(existing))
+        existing = self._existing(loc, names)
+        if not overwrite and (taken := foreign(existing, owner)):
+            raise outputs_exist_error(loc, taken)
+        return existing
+
+    def published_by(
+        self,
+        output_uri: str | Location,
+        existing: Mapping[str, ObjectInfo],
+        owner: Owner | None,
+        report: str,
+    ) -> bytes | None:
+        """The report's bytes when owner already published a complete set here, else None."""
+        if not complete_set(existing, owner, report):
+            return None
+        return self.read_bytes(child(self._location(output_uri), report), existing[report])
+
+    @abc.abstractmethod
+    def read_bytes(self, uri: str | Location, info: ObjectInfo | None = None) -> bytes:
+        """An object's/file's bytes; with info, exactly that GCS generation of it."""
+
+    @abc.abstractmethod
+    def delete_owned(
+        self, output_uri: str | Location, names: list[str], uid: str
+    ) -> tuple[list[str], list[str]]:
+        """Delete the names under output_uri that the resource with uid wrote.
+
+        Returns (deleted, kept): kept are there but someone else's (or rewritten since they
+        were read). Missing names are in neither, so a finalizer can call it again safely.
+        """
 
     def uri_of(self, output_uri: str | Location, name: str) -> str:
         """The URI publish() will return for name (for reports written before publishing)."""
         return display(child(self._location(output_uri), name))
 
     @abc.abstractmethod
-    def _existing(self, loc: Location, names: list[str]) -> dict[str, int]:
-        """The names that exist under loc, each with its GCS generation (0 for local files)."""
+    def _existing(self, loc: Location, names: list[str]) -> dict[str, ObjectInfo]:
+        """The names that exist under loc, each with its GCS generation and tags."""
 
     @abc.abstractmethod
     def delete_prefix(self, uri_prefix: str | Location, names: list[str] | None = None) -> int:

@@ -14,7 +14,6 @@ transfer_manager uses it).
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import io
 import os
@@ -38,15 +37,9 @@ from tflite_operator.api.errors import (
     SpecError,
     StorageError,
 )
-from tflite_operator.storage.base import (
-    Payload,
-    Progress,
-    Storage,
-    content_type_for,
-    outputs_exist_error,
-    publish_plan,
-    too_large_error,
-)
+from tflite_operator.storage import gcs_publish
+from tflite_operator.storage.base import Payload, Progress, Storage, too_large_error
+from tflite_operator.storage.ownership import ObjectInfo, Owner
 from tflite_operator.storage.uris import Location, relative_name_problem
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
@@ -413,43 +406,36 @@ class GCSStorage(Storage):
         files: Mapping[str, Payload],
         last: Mapping[str, Payload],
         overwrite: bool,
+        owner: Owner | None = None,
     ) -> dict[str, str]:
-        loc = self._location(output_uri)
-        names = publish_plan(files, last)
-        bucket = self.client.bucket(loc.bucket)
-        key = {name: f"{loc.prefix}{name}" for name in names}
+        # Staging, promotion and rollback live in gcs_publish.py.
+        return gcs_publish.publish(self, self._location(output_uri), files, last, overwrite, owner)
 
-        existing = self._existing(loc, names)
-        if existing and not overwrite:
-            raise outputs_exist_error(loc, list(existing))
+    def delete_owned(
+        self, output_uri: str | Location, names: list[str], uid: str
+    ) -> tuple[list[str], list[str]]:
+        return gcs_publish.delete_owned(self, self._location(output_uri), names, uid)
 
-        created: dict[str, int] = {}  # name -> generation this call wrote
+    def read_bytes(self, uri: str | Location, info: ObjectInfo | None = None) -> bytes:
+        loc = self._location(uri)
+        blob = self.client.bucket(loc.bucket).blob(
+            loc.key, generation=info.generation if info and info.generation else None
+        )
         try:
-            if overwrite:
-                # Old reports go first, so no report ever describes a mix of old and new files.
-                for name in last:
-                    if name in existing:
-                        self._delete(bucket, key[name], existing.pop(name), loc)
-            self._upload_group(bucket, loc, key, files, existing, created)
-            self._upload_group(bucket, loc, key, last, existing, created)
-        except BaseException as exc:
-            leftovers = self._rollback(bucket, key, created)
-            if not isinstance(exc, Exception):
-                raise
-            error = self._error(exc, loc, "storage.objects.create", "publishing to")
-            if leftovers:
-                error = type(error)(
-                    f"{error.message}; could not remove the partial outputs "
-                    f"{', '.join(leftovers)}: delete them by hand"
-                )
-            raise error from exc
-        return {name: f"gs://{loc.bucket}/{key[name]}" for name in names}
+            return blob.download_as_bytes(retry=self.retry)
+        except gexc.NotFound as exc:
+            raise StorageError(
+                f"{loc} was deleted or replaced while reading it; make sure only one "
+                "conversion writes to spec.output.uri"
+            ) from exc
+        except Exception as exc:
+            raise self._error(exc, loc, "storage.objects.get", "reading") from exc
 
-    def _existing(self, loc: Location, names: list[str]) -> dict[str, int]:
+    def _existing(self, loc: Location, names: list[str]) -> dict[str, ObjectInfo]:
         # get per name rather than a listing: the folder may hold many unrelated objects.
         # A missing bucket reads as "nothing exists"; publish's first upload then reports it.
         bucket = self.client.bucket(loc.bucket)
-        existing: dict[str, int] = {}
+        existing: dict[str, ObjectInfo] = {}
         for name in names:
             obj = Location(scheme="gs", bucket=loc.bucket, key=f"{loc.prefix}{name}")
             try:
@@ -457,118 +443,8 @@ class GCSStorage(Storage):
             except Exception as exc:
                 raise self._error(exc, obj, "storage.objects.get", "checking") from exc
             if blob is not None:
-                existing[name] = int(blob.generation or 0)
+                existing[name] = ObjectInfo(int(blob.generation or 0), dict(blob.metadata or {}))
         return existing
-
-    def _upload_group(
-        self,
-        bucket: storage.Bucket,
-        loc: Location,
-        key: dict[str, str],
-        group: Mapping[str, Payload],
-        existing: dict[str, int],
-        created: dict[str, int],
-    ) -> None:
-        """Upload group in parallel; raise the first failure once all have finished.
-
-        Each upload carries if_generation_match: 0 (must not exist) or the generation seen
-        when checking (overwrite), so an object written concurrently is never clobbered.
-        transfer_manager.upload_many cannot do that: its upload_kwargs are shared by all files,
-        and bytes payloads would go through size-less resumable uploads.
-        """
-        if not group:
-            return
-
-        def upload(name: str) -> int:
-            blob = bucket.blob(key[name])
-            payload = group[name]
-            obj = Location(scheme="gs", bucket=loc.bucket, key=key[name])
-            stream: io.IOBase
-            if isinstance(payload, bytes):
-                stream, size = io.BytesIO(payload), len(payload)
-            else:
-                try:
-                    stream = payload.open("rb")
-                    size = os.fstat(stream.fileno()).st_size
-                except OSError as exc:
-                    raise StorageError(
-                        f"cannot read {payload} to upload it as {obj}: {exc.strerror or exc}"
-                    ) from exc
-            try:
-                with stream:
-                    # An explicit size keeps small files on a single multipart request, where
-                    # the precondition is checked (size-less uploads go resumable).
-                    blob.upload_from_file(
-                        stream,
-                        size=size,
-                        content_type=content_type_for(name),
-                        if_generation_match=existing.get(name, 0),
-                        retry=self.retry,
-                    )
-            except gexc.PreconditionFailed as exc:
-                if name in existing:
-                    raise OutputExistsError(
-                        f"{obj} was replaced by someone else while publishing to {loc}; make "
-                        "sure only one conversion writes to spec.output.uri"
-                    ) from exc
-                # Absent at our check, present now: another writer is publishing here too.
-                raise OutputExistsError(
-                    f"{obj} was created by another writer while this conversion was publishing "
-                    f"to {loc}, so nothing of this run was kept; make sure only one conversion "
-                    "writes to spec.output.uri (or set spec.output.overwrite: true)"
-                ) from exc
-            except Exception as exc:
-                raise self._error(exc, obj, "storage.objects.create", "uploading") from exc
-            return int(blob.generation or 0)
-
-        first_error: BaseException | None = None
-        workers = max(1, min(self.max_workers, len(group)))
-        with concurrent.futures.ThreadPoolExecutor(workers, "tflite-upload") as pool:
-            futures = {pool.submit(upload, name): name for name in group}
-            for future in concurrent.futures.as_completed(futures):
-                try:
-                    created[futures[future]] = future.result()
-                except concurrent.futures.CancelledError:
-                    pass
-                except BaseException as exc:
-                    if first_error is None:
-                        first_error = exc
-                        for other in futures:
-                            other.cancel()  # not-yet-started uploads: no point any more
-        if first_error is not None:
-            raise first_error
-
-    def _rollback(
-        self, bucket: storage.Bucket, key: dict[str, str], created: dict[str, int]
-    ) -> list[str]:
-        leftovers = []
-        for name, generation in created.items():
-            try:
-                # Only our generation: if someone replaced it since, theirs stays.
-                bucket.blob(key[name]).delete(
-                    if_generation_match=generation or None, retry=self.retry
-                )
-            except (gexc.NotFound, gexc.PreconditionFailed):
-                pass
-            except Exception:
-                leftovers.append(f"gs://{bucket.name}/{key[name]}")
-        return leftovers
-
-    def _delete(
-        self, bucket: storage.Bucket, name: str, generation: int | None, loc: Location
-    ) -> None:
-        obj = Location(scheme="gs", bucket=loc.bucket, key=name)
-        try:
-            bucket.blob(name).delete(if_generation_match=generation, retry=self.retry)
-        except gexc.NotFound:
-            pass
-        except gexc.PreconditionFailed as exc:
-            raise OutputExistsError(
-                f"{obj} was replaced by someone else while publishing to {loc}; make sure only "
-                "one conversion writes to spec.output.uri"
-            ) from exc
-        except Exception as exc:
-            raise self._error(exc, obj, "storage.objects.delete", "replacing") from exc
 
     def delete_prefix(self, uri_prefix: str | Location, names: list[str] | None = None) -> int:
         loc = self._location(uri_prefix)

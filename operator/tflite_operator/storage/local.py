@@ -19,6 +19,7 @@ from tflite_operator.storage.base import (
     publish_plan,
     too_large_error,
 )
+from tflite_operator.storage.ownership import ObjectInfo, Owner
 from tflite_operator.storage.uris import Location, relative_name_problem
 
 
@@ -46,6 +47,15 @@ def _write_error(path: Path, exc: OSError) -> StorageError:
 
 
 class LocalStorage(Storage):
+    """Ownership (storage/ownership.py) does not apply to local paths: nothing is tagged.
+
+    Local outputs are written by the CLI on one user's disk, where no other tenant's
+    conversion shares the folder; in a cluster outputs are gs://. Recording owners here would
+    need a sidecar file with its own locking against concurrent writers, and a half-correct
+    record is worse than none. So a job's retry onto a local folder is refused like a CLI
+    run (OutputExists unless overwrite), and delete_owned deletes by name, as before.
+    """
+
     scheme = "file"
 
     def fetch(
@@ -92,6 +102,7 @@ class LocalStorage(Storage):
         files: Mapping[str, Payload],
         last: Mapping[str, Payload],
         overwrite: bool,
+        owner: Owner | None = None,  # not recorded on local paths: see the class docstring
     ) -> dict[str, str]:
         loc = self._location(output_uri)
         names = publish_plan(files, last)
@@ -142,9 +153,29 @@ class LocalStorage(Storage):
             raise error from exc
         return {name: str(targets[name]) for name in names}
 
-    def _existing(self, loc: Location, names: list[str]) -> dict[str, int]:
+    def _existing(self, loc: Location, names: list[str]) -> dict[str, ObjectInfo]:
         root = loc.local_path
-        return {n: 0 for n in names if (root / n).exists() or (root / n).is_symlink()}
+        return {
+            n: ObjectInfo(generation=0)
+            for n in names
+            if (root / n).exists() or (root / n).is_symlink()
+        }
+
+    def read_bytes(self, uri: str | Location, info: ObjectInfo | None = None) -> bytes:
+        path = self._location(uri).local_path
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    def delete_owned(
+        self, output_uri: str | Location, names: list[str], uid: str
+    ) -> tuple[list[str], list[str]]:
+        # No owners on local paths (class docstring): every listed name counts as ours.
+        root = self._location(output_uri).local_path
+        present = [n for n in names if (root / n).exists() or (root / n).is_symlink()]
+        self.delete_prefix(output_uri, present)
+        return present, []
 
     @staticmethod
     def _write_one(target: Path, payload: Payload, overwrite: bool, loc: Location) -> None:
