@@ -71,7 +71,7 @@ def run_one(n: int, args: argparse.Namespace, logs: Path) -> Result:
             # production (verbose logging of 1000 resources is a load of its own).
             extra=["--queue-retry-seconds", str(args.queue_retry_seconds)],
         )  # fmt: skip
-        op.args.remove("--verbose")
+        op.args = [a for a in op.args if a != "--verbose"]
         op.start()
         assert op.proc is not None
         pid = op.proc.pid
@@ -93,7 +93,7 @@ def run_one(n: int, args: argparse.Namespace, logs: Path) -> Result:
         res.missing = n - len(seen.first_status)
 
         say(f"N={n}: idle window of {args.idle_seconds:.0f} s")
-        m0, c0, i0 = cluster.rest.get_text("/metrics"), cpu_seconds(proc_file(pid, "stat")), 0
+        m0, c0 = cluster.rest.get_text("/metrics"), cpu_seconds(proc_file(pid, "stat"))
         i0 = time.monotonic()
         time.sleep(args.idle_seconds)
         m1, c1 = cluster.rest.get_text("/metrics"), cpu_seconds(proc_file(pid, "stat"))
@@ -131,13 +131,14 @@ def finish_one(
     """Makes the oldest active Job Complete; times its conversion's Ready and the next Job."""
     seen = watcher.snapshot()
     active = [j for j in sorted(seen.job_added, key=seen.job_added.get)  # type: ignore[arg-type]
-              if seen.job_owner.get(j) not in seen.terminal]  # fmt: skip
+              if seen.job_owner.get(j) not in seen.terminal and j not in res.completed]  # fmt: skip
     if not active:
         res.errors.append(f"completion {k + 1}: no active Job to complete")
         return
     job, owner, jobs_before = active[0], seen.job_owner.get(active[0], ""), len(seen.job_added)
     say(f"N={n}: completion {k + 1}/{args.finish}: Job {job} of {owner}")
     complete_job(cluster.rest, ns, job)
+    res.completed.append(job)
     t0 = time.monotonic()
     queued_left = n > LIMIT + k
     wait(

@@ -31,6 +31,7 @@ class Result:
     peak_mib: float = 0.0
     api_rps: dict[str, float] = field(default_factory=dict)  # "VERB resource" -> req/s
     operator_rps: float | None = None
+    completed: list[str] = field(default_factory=list)  # Jobs made Complete, in order
     to_ready: list[float] = field(default_factory=list)
     to_terminal: list[float] = field(default_factory=list)
     to_next_job: list[float] = field(default_factory=list)
