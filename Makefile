@@ -9,7 +9,7 @@ DEPS_HASH := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 PYTEST_ARGS ?=
 
-.PHONY: help demo test lint format venv controlplane helm linters crds benchmarks e2e-kind clean
+.PHONY: help demo test lint format venv controlplane helm linters crds benchmarks benchmarks-scale e2e-kind clean
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ crds: venv ## regenerate crds/ from the spec model
 
 benchmarks: venv ## run the benchmarks and rewrite docs/benchmarks.md
 	PATH=$(BIN):$$PATH $(BIN)/python benchmarks/run_all.py --write docs/benchmarks.md
+
+benchmarks-scale: venv controlplane ## operator at 100 and 1000 resources (~15 min); rewrites its section of docs/benchmarks.md
+	PATH=$(BIN):$$PATH $(BIN)/python benchmarks/run_all.py --only scale --write docs/benchmarks.md
 
 e2e-kind: ## images + kind cluster + chart + a sample conversion to Ready (needs Docker; not in CI)
 	bash hack/e2e-kind.sh

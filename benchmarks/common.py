@@ -29,3 +29,16 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def replace_section(markdown: str, title: str, body: str) -> str:
+    """`markdown` with the `## title` section's body replaced (or the section appended); the
+    other sections stay as they are, so one benchmark can rewrite its table alone."""
+    heading = f"## {title}\n"
+    start = markdown.find(heading)
+    if start < 0:
+        before = f"{markdown.rstrip()}\n\n" if markdown.strip() else ""
+        return f"{before}{heading}\n{body.strip()}\n"
+    end = markdown.find("\n## ", start + len(heading))
+    rest = "" if end < 0 else markdown[end:]
+    return f"{markdown[:start]}{heading}\n{body.strip()}\n{rest}"
