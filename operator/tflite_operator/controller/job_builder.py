@@ -263,9 +263,9 @@ def build_cleanup_job(
 ) -> dict[str, Any]:
     """The Job that removes a conversion's outputs: the converter image, the same pod shape.
 
-    It runs `tflite-operator job --delete-outputs`: the converter deletes
-    <output>/<variant>.tflite, report.json and report.html of the spec in the environment,
-    and treats missing files as already deleted.
+    It runs `tflite-operator job --delete-outputs`: the converter deletes, of the spec's
+    outputs, only the objects tagged with this resource's uid (another resource may own the
+    same URI), and treats missing files as already deleted.
     """
     job = build_job(body, spec, settings)
     meta = body["metadata"]
