@@ -60,6 +60,8 @@ CONTROLLERS = (
     "clusterrole-aggregation-controller",
     "deployment-controller",
     "replicaset-controller",
+    # ResourceQuota admission needs the quota's usage, which this controller computes.
+    "resourcequota-controller",
 )
 
 

@@ -6,6 +6,7 @@ API calls; the probe is async so that it answers even while every worker is busy
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Mapping
@@ -42,8 +43,14 @@ def _ready(rt: Runtime, converter_jobs: Any) -> None:
             return
         rt.jobs.attach(converter_jobs)
         stop = threading.Event()
+        # Kopf's context (where kopf.event posts to) is copied into handler threads; the
+        # admission thread writes statuses and posts Events too, so it runs in a copy of it.
+        context = contextvars.copy_context()
         thread = threading.Thread(
-            target=admission.admission_loop, args=(rt, stop), name="admission", daemon=True
+            target=context.run,
+            args=(admission.admission_loop, rt, stop),
+            name="admission",
+            daemon=True,
         )
         rt._loop = (thread, stop)  # type: ignore[attr-defined]
         thread.start()
@@ -105,7 +112,7 @@ def reconcile(
     rt = runtime(memo)
     _ready(rt, converter_jobs)
     uid, generation = meta["uid"], int(meta["generation"])
-    current = {"metadata": dict(meta), "spec": dict(spec), "status": dict(status)}
+    current = dict(body)  # apiVersion and kind too: Events about it need them
 
     def this_generation(outcome: st.Outcome) -> Any:
         return lambda o: outcome if int(o["metadata"]["generation"]) == generation else None
@@ -249,12 +256,20 @@ def job_changed(body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any) -> N
     write_status(rt, namespace, owner_name, uid, compute)
 
 
-@kopf.on.delete("batch", "v1", "jobs", labels=CONVERTER_JOBS, optional=True)
-def job_deleted(body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    """A slot is free; and a Job deleted before its result was read ends its conversion as
-    JobDeleted now, the same outcome the resync and a restart reach later."""
+@kopf.on.event("batch", "v1", "jobs", labels=CONVERTER_JOBS)
+def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """A Job gone: a slot is free; and one deleted before its result was read ends its
+    conversion as JobDeleted now, the outcome the resync and a restart reach later.
+
+    An event handler, not on.delete: without a finalizer of ours (which would keep users
+    from deleting Jobs) Kopf calls delete handlers only for objects that linger. An event
+    handler keeps no state and swallows errors; the resync timer is the safety net.
+    """
+    if event.get("type") != "DELETED":
+        return
     rt = runtime(memo)
     rt.wake.set()
+    body = event["object"]
     owner_name, uid = owner(body)
     generation = generation_of(body)
     if uid is None or owner_name is None or generation is None:
@@ -268,7 +283,7 @@ def job_deleted(body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any) -> N
             return None
         return outcome_from_job(rt, obj) or st.job_lost(name)
 
-    write_status(rt, namespace, owner_name, uid, compute)
+    write_status(rt, body["metadata"]["namespace"], owner_name, uid, compute)
 
 
 # --- operator lifecycle -------------------------------------------------------------------
