@@ -29,7 +29,7 @@ from scale_probes import (
     request_totals,
     status_kib,
 )
-from scale_report import LIMIT, TITLE, Result, section_text, table
+from scale_report import LIMIT, TITLE, Result, commit, section_text, table
 
 OPERATOR_FLOW = "service-accounts"  # APF flow schema of non-kube-system ServiceAccounts
 
@@ -38,16 +38,16 @@ def say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def wait(check, timeout: float, what: str, every: float = 10.0) -> bool:
+def wait(check, timeout: float, what: str, progress=lambda: "", every: float = 10.0) -> bool:
     """Polls `check()` (a cheap, local check) until true or `timeout`; says how it goes."""
     t0 = last = time.monotonic()
     while not check():
         now = time.monotonic()
         if now - t0 > timeout:
-            say(f"gave up after {timeout:.0f} s: {what}")
+            say(f"gave up after {timeout:.0f} s: {what} {progress()}")
             return False
         if now - last >= every:
-            say(f"  {what}: {now - t0:.0f} s")
+            say(f"  {now - t0:.0f} s: {what} {progress()}")
             last = now
         time.sleep(0.1)
     return True
@@ -87,7 +87,12 @@ def run_one(n: int, args: argparse.Namespace, logs: Path) -> Result:
         applied = time.monotonic()
         res.apply_s = applied - t0
         say(f"N={n}: applied in {res.apply_s:.1f} s; waiting for every status.phase")
-        wait(lambda: len(watcher.seen.first_status) >= n, args.timeout, "statuses")
+        wait(
+            lambda: len(watcher.seen.first_status) >= n,
+            args.timeout,
+            "waiting for statuses:",
+            lambda: f"{len(watcher.seen.first_status)}/{n} have one",
+        )
         seen = watcher.snapshot()
         res.first_status = [max(0.0, t - applied) for t in seen.first_status.values()]
         res.missing = n - len(seen.first_status)
@@ -147,7 +152,11 @@ def finish_one(
             and (not queued_left or len(watcher.seen.job_added) > jobs_before)
         ),
         args.finish_timeout,
-        f"{owner} to finish and the next Job",
+        f"waiting for {owner} to finish and for the next Job:",
+        lambda: (
+            f"finished={owner in watcher.seen.terminal}, "
+            f"new Jobs={len(watcher.seen.job_added) - jobs_before}"
+        ),
     )
     seen = watcher.snapshot()
     if owner in seen.ready:
@@ -197,7 +206,12 @@ def main() -> None:
     results = [run_one(n, args, logs) for n in args.sizes]
     body = section_text(table(results, args), args)
     print(body)
-    print(json.dumps({"benchmark": "operator_scale", "results": [asdict(r) for r in results]}))
+    raw = {
+        "benchmark": "operator_scale",
+        "commit": commit(),
+        "results": [asdict(r) for r in results],
+    }
+    print(json.dumps(raw))
     if args.write:
         path = Path(args.write)
         path.write_text(replace_section(path.read_text() if path.exists() else "", TITLE, body))
