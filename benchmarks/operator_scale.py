@@ -8,12 +8,14 @@ stdout; --write replaces the section "Operator at scale" of a markdown file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -115,12 +117,13 @@ def run_one(n: int, args: argparse.Namespace, logs: Path) -> Result:
         for k in range(args.finish):
             finish_one(cluster, watcher, ns, n, k, args, res)
     finally:
-        for thing in (poller, watcher):
-            if thing is not None:
-                thing.stop()
-        if op is not None:
-            op.stop()
-        cluster.stop()
+        with _shielded():
+            for thing in (poller, watcher):
+                if thing is not None:
+                    thing.stop()
+            if op is not None:
+                op.stop()
+            cluster.stop()
     if poller is not None:
         res.live_max = max(poller.latencies, default=0.0)
         res.live_fail = len(poller.failures)
@@ -170,6 +173,17 @@ def finish_one(
 
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _shielded() -> Iterator[None]:
+    """A second Ctrl-C must not cut the clean-up short and leave servers running."""
+    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def main() -> None:
