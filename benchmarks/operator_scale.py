@@ -8,12 +8,14 @@ stdout; --write replaces the section "Operator at scale" of a markdown file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from scale_probes import (
     request_totals,
     status_kib,
 )
-from scale_report import LIMIT, TITLE, Result, section_text, table
+from scale_report import LIMIT, TITLE, Result, commit, section_text, table
 
 OPERATOR_FLOW = "service-accounts"  # APF flow schema of non-kube-system ServiceAccounts
 
@@ -38,16 +40,16 @@ def say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def wait(check, timeout: float, what: str, every: float = 10.0) -> bool:
+def wait(check, timeout: float, what: str, progress=lambda: "", every: float = 10.0) -> bool:
     """Polls `check()` (a cheap, local check) until true or `timeout`; says how it goes."""
     t0 = last = time.monotonic()
     while not check():
         now = time.monotonic()
         if now - t0 > timeout:
-            say(f"gave up after {timeout:.0f} s: {what}")
+            say(f"gave up after {timeout:.0f} s: {what} {progress()}")
             return False
         if now - last >= every:
-            say(f"  {what}: {now - t0:.0f} s")
+            say(f"  {now - t0:.0f} s: {what} {progress()}")
             last = now
         time.sleep(0.1)
     return True
@@ -87,7 +89,12 @@ def run_one(n: int, args: argparse.Namespace, logs: Path) -> Result:
         applied = time.monotonic()
         res.apply_s = applied - t0
         say(f"N={n}: applied in {res.apply_s:.1f} s; waiting for every status.phase")
-        wait(lambda: len(watcher.seen.first_status) >= n, args.timeout, "statuses")
+        wait(
+            lambda: len(watcher.seen.first_status) >= n,
+            args.timeout,
+            "waiting for statuses:",
+            lambda: f"{len(watcher.seen.first_status)}/{n} have one",
+        )
         seen = watcher.snapshot()
         res.first_status = [max(0.0, t - applied) for t in seen.first_status.values()]
         res.missing = n - len(seen.first_status)
@@ -110,12 +117,13 @@ def run_one(n: int, args: argparse.Namespace, logs: Path) -> Result:
         for k in range(args.finish):
             finish_one(cluster, watcher, ns, n, k, args, res)
     finally:
-        for thing in (poller, watcher):
-            if thing is not None:
-                thing.stop()
-        if op is not None:
-            op.stop()
-        cluster.stop()
+        with _shielded():
+            for thing in (poller, watcher):
+                if thing is not None:
+                    thing.stop()
+            if op is not None:
+                op.stop()
+            cluster.stop()
     if poller is not None:
         res.live_max = max(poller.latencies, default=0.0)
         res.live_fail = len(poller.failures)
@@ -147,7 +155,11 @@ def finish_one(
             and (not queued_left or len(watcher.seen.job_added) > jobs_before)
         ),
         args.finish_timeout,
-        f"{owner} to finish and the next Job",
+        f"waiting for {owner} to finish and for the next Job:",
+        lambda: (
+            f"finished={owner in watcher.seen.terminal}, "
+            f"new Jobs={len(watcher.seen.job_added) - jobs_before}"
+        ),
     )
     seen = watcher.snapshot()
     if owner in seen.ready:
@@ -161,6 +173,17 @@ def finish_one(
 
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _shielded() -> Iterator[None]:
+    """A second Ctrl-C must not cut the clean-up short and leave servers running."""
+    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def main() -> None:
@@ -197,7 +220,12 @@ def main() -> None:
     results = [run_one(n, args, logs) for n in args.sizes]
     body = section_text(table(results, args), args)
     print(body)
-    print(json.dumps({"benchmark": "operator_scale", "results": [asdict(r) for r in results]}))
+    raw = {
+        "benchmark": "operator_scale",
+        "commit": commit(),
+        "results": [asdict(r) for r in results],
+    }
+    print(json.dumps(raw))
     if args.write:
         path = Path(args.write)
         path.write_text(replace_section(path.read_text() if path.exists() else "", TITLE, body))

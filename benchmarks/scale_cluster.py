@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "operator")]
+sys.path.insert(0, str(REPO / "tests"))  # controlplane, cluster_helpers, fixtures
 
 import shared_fixtures  # noqa: E402
 from cluster_helpers import OperatorProcess  # noqa: E402
