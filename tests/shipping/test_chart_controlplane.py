@@ -317,6 +317,11 @@ def _convert_and_probe(
         ("delete", "jobs.batch"): "yes",
         ("list", "pods"): "yes",
         ("create", "events"): "yes",
+        ("update", "tfliteconversions.tflite.dev/finalizers"): "yes",
+        # Granted once and never called: gone.
+        ("get", "pods"): "no",
+        ("patch", "events"): "no",
+        ("get", "tfliteconversions.tflite.dev/status"): "no",
         ("update", "tfliteconversions.tflite.dev"): "no",
         ("create", "tfliteconversions.tflite.dev"): "no",
         ("update", "jobs.batch"): "no",
