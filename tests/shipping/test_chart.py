@@ -51,9 +51,16 @@ def test_default_install(default_docs: list[dict]):
     assert kinds == sorted(
         ["ClusterRole"] * 3
         + ["ClusterRoleBinding", "Deployment", "NetworkPolicy", "ServiceAccount"]
+        + ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
     ), kinds
+    cluster_scoped = (
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    )
     for doc in default_docs:
-        if doc["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+        if doc["kind"] not in cluster_scoped:
             assert doc["metadata"]["namespace"] == RELEASE_NS, doc["metadata"]
 
 
@@ -181,6 +188,10 @@ def test_rbac_has_no_wildcards_and_no_write_beyond_need(helm: Helm, values: dict
     # blockOwnerDeletion on the Job's ownerReference, under OwnerReferencesPermissionEnforcement
     # (tests/operator/test_owner_references_rbac.py shows the Job refused without it).
     assert ("tflite.dev", "tfliteconversions/finalizers", "update") in triples
+    # The tenant policy ConfigMap (controller/tenancy.py), by name, read only.
+    assert {t for t in triples if t[1].startswith("configmaps")} == {
+        ("", "configmaps:tflite-tenant-policy", "get")
+    }
     # Cluster-scoped reads only for a cluster-wide operator: Kopf's CRD scanning.
     cluster_scoped = {t for t in triples if t[1] in ("customresourcedefinitions", "namespaces")}
     if values:
