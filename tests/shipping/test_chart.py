@@ -51,7 +51,7 @@ def test_default_install(default_docs: list[dict]):
     assert kinds == sorted(
         ["ClusterRole"] * 3
         + ["ClusterRoleBinding", "Deployment", "NetworkPolicy", "ServiceAccount"]
-        + ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
+        + ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"] * 2
     ), kinds
     cluster_scoped = (
         "ClusterRole",

@@ -40,7 +40,8 @@ def _policy_objects(helm: Helm, values: dict[str, Any] | None = None) -> list[di
     objs = by_kind(docs, "ValidatingAdmissionPolicy") + by_kind(
         docs, "ValidatingAdmissionPolicyBinding"
     )
-    assert len(objs) == 2, [d["kind"] for d in docs]
+    # The policy on TFLiteConversions, and the guard of the policy ConfigMaps; a binding each.
+    assert len(objs) == 4, [d["kind"] for d in docs]
     return objs
 
 
@@ -170,3 +171,53 @@ def test_when_no_policy_is_deny_a_namespace_without_one_is_refused(kube_cluster,
         assert _apply(kube_cluster, tenants["a"], "still-fine", BASE).returncode == 0
     finally:
         kube_cluster.apply(_policy_objects(helm))
+
+
+def test_a_tenant_cannot_rewrite_its_own_policy(kube_cluster, tenants, tmp_path):
+    """The built-in `edit` role writes every ConfigMap of its namespace; the policy's is
+    guarded, while the cluster admin (and the namespace controller) keep their way."""
+    ns = tenants["a"]
+    kube_cluster.kubectl(
+        "create", "rolebinding", "alice-edit", "-n", ns, "--clusterrole=edit", "--user=alice"
+    )
+    as_alice = ("--as=alice", "-n", ns)
+    mine = kube_cluster.kubectl(*as_alice, "create", "configmap", "mine", "--from-literal=a=b")
+    assert mine.returncode == 0, mine.stderr  # she can write ConfigMaps at all
+
+    def refused(*args: str, input: str | None = None) -> str:
+        proc = kube_cluster.kubectl(*as_alice, *args, input=input, check=False)
+        assert proc.returncode != 0, proc.stdout
+        return proc.stderr
+
+    # Wait for the guard to be live (a new label value each time: kubectl sends nothing for a
+    # label that is already there), then try every way in.
+    tries = iter(range(1000))
+    wait_for(
+        lambda: kube_cluster.kubectl(
+            *as_alice, "label", "--overwrite", "configmap", tenancy.POLICY_CONFIGMAP,
+            f"try={next(tries)}", check=False,
+        ).returncode != 0,
+        30,
+        "the policy guard",
+    )  # fmt: skip
+    grabbed = {**POLICY_A, "bucketPrefixes": "gs://"}
+    cm = yaml.safe_dump(_configmap(ns, grabbed))
+    message = refused("apply", "-f", "-", "--dry-run=server", input=cm)
+    assert "alice may not change ConfigMap" in message and "tenant policy" in message, message
+    assert "tenantpolicies.tflite.dev" in message
+    refused("delete", "configmap", tenancy.POLICY_CONFIGMAP)
+    other = tenants["nopolicy"]
+    kube_cluster.kubectl(
+        "create", "rolebinding", "alice-edit", "-n", other, "--clusterrole=edit", "--user=alice"
+    )
+    proc = kube_cluster.kubectl(
+        "--as=alice", "-n", other, "apply", "-f", "-", check=False,
+        input=yaml.safe_dump(_configmap(other, grabbed)),
+    )  # fmt: skip
+    assert proc.returncode != 0, "a tenant wrote a policy for a namespace that had none"
+
+    # The admin may, and a namespace holding a policy can still be deleted.
+    kube_cluster.apply(_configmap(ns, POLICY_A))
+    doomed = kube_cluster.create_namespace(prefix="doomed-")
+    kube_cluster.apply(_configmap(doomed, POLICY_A))
+    kube_cluster.delete_namespace(doomed, wait=True, timeout=60)
