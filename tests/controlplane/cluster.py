@@ -352,7 +352,11 @@ class KubeCluster:
                 "--authorization-mode=Node,RBAC",
                 # PodSecurity is on by default too; naming it makes the intent
                 # explicit and fails loudly if a release ever drops it.
-                "--enable-admission-plugins=NodeRestriction,PodSecurity",
+                # OwnerReferencesPermissionEnforcement is what OpenShift and hardened
+                # clusters run: setting blockOwnerDeletion on an ownerReference then needs
+                # `update` on the owner's finalizers, which the operator's RBAC must grant.
+                "--enable-admission-plugins=NodeRestriction,PodSecurity,"
+                "OwnerReferencesPermissionEnforcement",
                 # Privileged pods must be rejected by Pod Security admission,
                 # not by this cluster-wide switch, or the PSA test proves nothing.
                 "--allow-privileged=true",

@@ -41,8 +41,8 @@ CASES = [
     Case(
         "variant-name-pattern",
         with_(variants=[{"name": "Bad_Name"}]),
-        "spec.variants[0].name",
-        "spec.variants.0.name",
+        ("spec.variants[0].name", "must be lowercase letters, digits and '-'"),
+        "spec.variants.0.name: must be lowercase letters, digits and '-'",
     ),
     Case(
         "duplicate-variant-names",
@@ -84,8 +84,8 @@ CASES = [
     Case(
         "bucket-name-too-short",
         with_(source={"uri": "gs://x/m"}),
-        "spec.source.uri",
-        "spec.source.uri",
+        ("spec.source.uri", "bucket name 'x' is not a valid Cloud Storage bucket name"),
+        "invalid bucket name 'x'",
     ),
     Case("missing-output", without("output"), "spec.output", "spec.output"),
     Case(
@@ -115,8 +115,8 @@ CASES = [
     Case(
         "service-account-name-pattern",
         with_(job={"serviceAccountName": "Not_A_Name"}),
-        "spec.job.serviceAccountName",
-        "spec.job.serviceAccountName",
+        ("spec.job.serviceAccountName", "(a Kubernetes object name"),
+        "spec.job.serviceAccountName: must be at most 253 characters",
     ),
     Case(
         "toleration-operator",
@@ -136,4 +136,155 @@ CASES = [
         'unknown field "spec.outputs"',
         "spec.outputs",
     ),
+    # --- URIs: Cloud Storage's naming rules (storage/uris.py), said in words ---------------
+    Case(
+        "bucket-name-uppercase",
+        with_(output={"uri": "gs://Models-Out/m/"}),
+        ("spec.output.uri", "bucket name 'Models-Out' is not a valid Cloud Storage bucket name"),
+        "invalid bucket name 'Models-Out'",
+    ),
+    Case(
+        "bucket-name-google",
+        with_(output={"uri": "gs://my-google-models/m/"}),
+        ("spec.output.uri", "not starting with 'goog' or containing 'google'"),
+        "must not start with 'goog' or contain 'google'",
+    ),
+    Case(
+        "bucket-name-ip-address",
+        with_(source={"uri": "gs://10.1.2.3/m"}),
+        ("spec.source.uri", "not an IP address"),
+        "must not look like an IP address",
+    ),
+    Case(
+        "object-path-dot-dot",
+        with_(output={"uri": "gs://models-out/team/../other/"}),
+        ("spec.output.uri", "must not contain '.' or '..' segments"),
+        "contains a '.' or '..' segment",
+    ),
+    Case(
+        "dataset-bucket-name",
+        with_(validation={"datasetUri": "gs://ab/x.npz"}),
+        ("spec.validation.datasetUri", "bucket name 'ab' is not a valid"),
+        "invalid bucket name 'ab'",
+    ),
+    # --- values the converter Job carries: the apiserver's rules for Jobs ----------------
+    Case(
+        "resources-bad-quantity",
+        with_(job={"resources": {"requests": {"memory": "2 GB"}}}),
+        ("spec.job.resources.requests", "memory: the value is not a non-negative quantity"),
+        "memory: '2 GB' is not a non-negative quantity such as 500m",
+    ),
+    Case(
+        "resources-negative-quantity",
+        with_(job={"resources": {"limits": {"cpu": "-1"}}}),
+        ("spec.job.resources.limits", "cpu: the value is not a non-negative quantity"),
+        "cpu: '-1' is not a non-negative quantity",
+    ),
+    Case(
+        "resources-unknown-name",
+        with_(job={"resources": {"requests": {"gpu": "1"}}}),
+        ("spec.job.resources.requests", "gpu is not a container resource; use cpu, memory"),
+        "'gpu' is not a container resource; use cpu, memory",
+    ),
+    Case(
+        "resources-request-above-limit",
+        with_(job={"resources": {"requests": {"memory": "4Gi"}, "limits": {"memory": "2Gi"}}}),
+        ("spec.job.resources", "a request is more than its limit"),
+        "requests[memory] (4Gi) is more than limits[memory] (2Gi)",
+    ),
+    Case(
+        "resources-extended-fraction",
+        with_(job={"resources": {"limits": {"nvidia.com/gpu": "0.5"}}}),
+        ("spec.job.resources.limits", "nvidia.com/gpu: must be a whole number"),
+        "nvidia.com/gpu: '0.5' must be a whole number",
+    ),
+    Case(
+        "resources-extended-without-limit",
+        with_(job={"resources": {"requests": {"nvidia.com/gpu": "1"}}}),
+        ("spec.job.resources", "cannot be overcommitted"),
+        "cannot be overcommitted",
+    ),
+    Case(
+        "toleration-without-key-not-exists",
+        with_(job={"tolerations": [{"operator": "Equal", "value": "x"}]}),
+        ("spec.job.tolerations[0].operator", "a toleration without key must have operator"),
+        "a toleration without key must have operator: Exists",
+    ),
+    Case(
+        "toleration-seconds-without-no-execute",
+        with_(job={"tolerations": [{"key": "k", "operator": "Exists", "tolerationSeconds": 30}]}),
+        ("spec.job.tolerations[0].effect", "tolerationSeconds only applies to effect"),
+        "tolerationSeconds only applies to effect: NoExecute",
+    ),
+    Case(
+        "toleration-exists-with-value",
+        with_(job={"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}),
+        ("spec.job.tolerations[0].value", "with operator: Exists matches any value"),
+        "with operator: Exists matches any value",
+    ),
+    Case(
+        "toleration-key-format",
+        with_(job={"tolerations": [{"key": "bad key!", "operator": "Exists"}]}),
+        ("spec.job.tolerations[0].key", "must be a label key"),
+        "toleration key 'bad key!' must be a label key",
+    ),
+    Case(
+        "toleration-value-format",
+        with_(job={"tolerations": [{"key": "k", "value": "has space"}]}),
+        ("spec.job.tolerations[0].value", "must be a label value"),
+        "toleration value 'has space' must be a label value",
+    ),
+    Case(
+        "node-selector-key-format",
+        with_(job={"nodeSelector": {"-pool": "a"}}),
+        ("spec.job.nodeSelector", "key -pool must be a label key"),
+        "key '-pool' must be a label key",
+    ),
+    Case(
+        "node-selector-value-format",
+        with_(job={"nodeSelector": {"pool": "a b"}}),
+        ("spec.job.nodeSelector", "the value of pool must be a label value"),
+        "value 'a b' of 'pool' must be a label value",
+    ),
+    # --- size bounds: the spec always fits the Job's environment and Kopf's annotations ----
+    Case(
+        "node-selector-too-many-entries",
+        with_(job={"nodeSelector": {f"k{i}": "v" for i in range(33)}}),
+        ("spec.job.nodeSelector", "must have at most 32 items"),
+        "spec.job.nodeSelector: Dictionary should have at most 32 items",
+    ),
+    Case(
+        "allowed-op-name-too-long",
+        with_(target={"allowedOps": ["X" * 65]}),
+        ("spec.target.allowedOps[0]", "may not be more than 64 bytes"),
+        "spec.target.allowedOps.0: String should have at most 64 characters",
+    ),
+]
+
+# Refused by the apiserver only: local paths are for `tflite-operator convert` on a
+# workstation, which the spec model (shared with the CLI) allows.
+CLUSTER_ONLY_CASES = [
+    Case(
+        f"local-{field}",
+        spec,
+        (where, "must be a gs://BUCKET/PATH URI: in a cluster"),
+        "",
+    )
+    for field, spec, where in (
+        ("source", with_(source={"uri": "./model"}), "spec.source.uri"),
+        ("output", with_(output={"uri": "file:///tmp/out"}), "spec.output.uri"),
+        (
+            "dataset",
+            with_(
+                variants=[
+                    {
+                        "name": "q",
+                        "quantization": "int8",
+                        "representativeDataset": {"uri": "/data/calib.npz"},
+                    }
+                ]
+            ),
+            "spec.variants[0].representativeDataset.uri",
+        ),
+    )
 ]

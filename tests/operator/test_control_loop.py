@@ -215,3 +215,30 @@ def test_a_zero_job_ttl_does_not_turn_success_into_job_deleted(
     wait_for(lambda: not jobs(kube_cluster, ns, "ttl0"), 60, "the TTL controller to delete it")
     time.sleep(2)
     assert get(kube_cluster, ns, "ttl0")["status"] == obj["status"]
+
+
+def test_a_policy_tightened_while_queued_is_enforced_before_the_job(
+    kube_cluster, crd, restricted_namespace, start_operator
+):
+    """Tenant boundaries, operator side: admission saw the spec before the namespace's policy
+    was written; the operator checks the policy again when the Job would start."""
+    ns = restricted_namespace
+    op = start_operator(
+        [ns], max_jobs=1, extra=[*SLEEPER, "--tenant-policy-configmap", "tflite-tenant-policy"]
+    )
+    kube_cluster.apply(conversion("busy", _spec()), ns)
+    wait_for(lambda: _phase(kube_cluster, ns, "busy") == "Running", 60, "busy to run",
+             diag=lambda: describe(kube_cluster, ns, op))  # fmt: skip
+    kube_cluster.apply(
+        conversion("elsewhere", _spec(uri="gs://team-b/m", out="gs://team-b/o/")), ns
+    )
+    wait_for(lambda: _phase(kube_cluster, ns, "elsewhere") == "Queued", 30, "Queued", diag=op.tail)
+    kube_cluster.apply(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "tflite-tenant-policy"},
+         "data": {"bucketPrefixes": "gs://team-a/"}}, ns,
+    )  # fmt: skip
+    kube_cluster.kubectl("delete", "-n", ns, "tflc", "busy", "--wait=false")
+    c = wait_for(lambda: _stalled(kube_cluster, ns, "elsewhere", "TenantPolicy"), 60,
+                 "TenantPolicy", diag=lambda: describe(kube_cluster, ns, op))  # fmt: skip
+    assert "gs://team-b/m" in c["message"] and "gs://team-a/" in c["message"]
+    assert not jobs(kube_cluster, ns, "elsewhere")

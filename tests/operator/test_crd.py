@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import yaml
 
 from tflite_operator.api.manifest import load_manifest, parse_spec
 from tflite_operator.api.status import ConversionStatus
-from tflite_operator.controller import crd
+from tflite_operator.controller import crd, crd_rules
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((REPO / "config" / "samples").glob("*.yaml"))
@@ -156,3 +157,78 @@ def test_names_short_names_and_category():
     assert names["shortNames"] and names["categories"]
     version = crd.build_crd()["spec"]["versions"][0]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
+
+
+# --- size bounds ------------------------------------------------------------------------------
+
+# The spec travels whole in the converter's environment (Linux refuses an env string over
+# 128 KiB at exec) and twice in the resource's annotations (kubectl's last-applied-configuration
+# and Kopf's last-handled-configuration share a 256 KiB limit).
+MAX_SPEC_JSON = 96 * 1024
+
+
+def test_every_string_list_and_map_in_the_spec_has_a_bound():
+    for path, node in _walk(schema()["properties"]["spec"]):
+        kind = node.get("type")
+        if kind == "string":
+            assert "maxLength" in node or "enum" in node, path
+        elif kind == "array":
+            assert "maxItems" in node, path
+        elif kind == "object" and "additionalProperties" in node:
+            assert "maxProperties" in node, path
+        assert not node.get("x-kubernetes-preserve-unknown-fields"), path
+
+
+def _biggest(node: dict[str, Any]) -> Any:
+    """The largest value the schema admits (map keys: the longest label key Kubernetes takes)."""
+    from tflite_operator.api.kube_rules import MAX_QUALIFIED_NAME
+
+    kind = node.get("type")
+    if "enum" in node:
+        return max(node["enum"], key=lambda v: len(str(v)))
+    if kind == "string":
+        return "a" * node["maxLength"]
+    if kind == "array":
+        return [_biggest(node["items"])] * node["maxItems"]
+    if kind == "object" and "properties" in node:
+        return {k: _biggest(v) for k, v in node["properties"].items()}
+    if kind == "object":
+        value = _biggest(node["additionalProperties"])
+        return {f"{i}".rjust(MAX_QUALIFIED_NAME, "k"): value for i in range(node["maxProperties"])}
+    return {"integer": -(2**63), "number": -1.7976931348623157e308, "boolean": False}[kind]
+
+
+def test_the_largest_spec_the_crd_admits_fits_the_jobs_environment_and_the_annotations():
+    from tflite_operator.controller.job_builder import spec_json
+
+    spec = schema()["properties"]["spec"]
+    largest = json.dumps(_biggest(spec), separators=(",", ":"))
+    assert len(largest.encode()) <= MAX_SPEC_JSON
+    # The same through the model and the Job builder's own serialization.
+    sample = yaml.safe_load((REPO / "config/samples/all-variants.yaml").read_text())["spec"]
+    assert len(spec_json(parse_spec(sample)).encode()) < MAX_SPEC_JSON
+
+
+@pytest.mark.parametrize("path", sorted(crd_rules.RULES))
+def test_each_cel_rule_sits_on_a_field_of_the_model(path: str):
+    spec = schema()["properties"]["spec"]
+    node = crd_rules.at(spec, path)
+    assert all(r in node["x-kubernetes-validations"] for r in crd_rules.RULES[path])
+
+
+def test_no_pattern_reaches_the_crd():
+    """A pattern's error shows a regex; the CEL rules say what a valid value looks like."""
+    for path, node in _walk(schema()["properties"]["spec"]):
+        assert "pattern" not in node, path
+
+
+def test_local_paths_are_for_the_cli_only():
+    """The model (shared with the CLI) takes local paths; the CRD demands gs:// for each URI."""
+    from malformed_cases import CLUSTER_ONLY_CASES
+
+    for case in CLUSTER_ONLY_CASES:
+        parse_spec(case.spec)
+    spec = schema()["properties"]["spec"]
+    for path in crd_rules.URI_FIELDS:
+        rules = crd_rules.at(spec, path)["x-kubernetes-validations"]
+        assert rules[0]["rule"] == "self.startsWith('gs://')", path

@@ -126,12 +126,13 @@ def test_pod_meets_the_restricted_pod_security_standard():
     assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
 
 
-def test_service_account_token_only_with_a_named_service_account():
+def test_no_api_token_even_with_a_named_service_account():
+    """The converter calls no Kubernetes API; a stolen pod must not hold a token either."""
     pod = build()["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     assert "serviceAccountName" not in pod
     pod = build(job={"serviceAccountName": "gcs-writer"})["spec"]["template"]["spec"]
-    assert pod["automountServiceAccountToken"] is True
+    assert pod["automountServiceAccountToken"] is False
     assert pod["serviceAccountName"] == "gcs-writer"
 
 
@@ -225,7 +226,7 @@ def test_operator_defaults_for_placement_and_identity_yield_to_the_spec():
     assert pod["nodeSelector"] == {"pool": "convert"}
     assert pod["tolerations"] == [{"key": "batch", "operator": "Exists"}]
     assert pod["serviceAccountName"] == "converter"
-    assert pod["automountServiceAccountToken"] is True  # a ServiceAccount is named
+    assert pod["automountServiceAccountToken"] is False  # even with a ServiceAccount
     own = build(
         s,
         job={

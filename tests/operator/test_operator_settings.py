@@ -107,10 +107,11 @@ OLD_FLAGS = {
     "--queue-retry-seconds", "--resync-seconds", "--job-ttl-seconds", "--metrics-port",
     "--liveness", "--peering", "--verbose", "--debug",
 }  # fmt: skip
+NEW_FLAGS = {"--tenant-policy-configmap", "--tenant-when-no-policy"}
 
 
 def test_flags_and_variables_keep_their_names():
-    assert set(FLAGS.values()) == OLD_FLAGS
+    assert set(FLAGS.values()) == OLD_FLAGS | NEW_FLAGS
     assert len(set(ENV_VARS.values())) == len(ENV_VARS) == len(Settings.model_fields)
     # The one setting without a flag of its own: --gcs-key-secret NAME:KEY sets it.
     assert set(ENV_VARS) - set(FLAGS) == {"gcs_key_secret_key"}

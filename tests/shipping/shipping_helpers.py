@@ -113,12 +113,14 @@ def container_env(deployment: dict) -> dict[str, str]:
 
 def normalized_rules(rules: Iterable[Mapping[str, Any]]) -> set[tuple[str, str, str]]:
     """RBAC rules as (apiGroup, resource, verb) triples: equal permissions compare equal
-    however the rules are grouped or ordered."""
+    however the rules are grouped or ordered. A rule limited to named objects gives
+    "resource:name" resources, so that it never reads as access to all of them."""
     out: set[tuple[str, str, str]] = set()
     for rule in rules:
-        assert not rule.get("resourceNames") and not rule.get("nonResourceURLs"), rule
+        assert not rule.get("nonResourceURLs"), rule
         for group in rule.get("apiGroups", []):
             for resource in rule.get("resources", []):
+                named = [f"{resource}:{n}" for n in rule.get("resourceNames") or []]
                 for verb in rule.get("verbs", []):
-                    out.add((group, resource, verb))
+                    out.update((group, r, verb) for r in named or [resource])
     return out

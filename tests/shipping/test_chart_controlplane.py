@@ -309,24 +309,36 @@ def _convert_and_probe(
         assert proc.returncode != 0 and "forbidden" in proc.stderr.lower(), (what, proc.stderr)
     assert get(cluster, watched, "via-chart") is not None  # the refused delete changed nothing
 
-    # The verbs of the Role, one by one, as the API server's authorizer sees them.
+    # The verbs of the Role, one by one, as the API server's authorizer sees them. kubectl
+    # reads TYPE/NAME, so a subresource is its own flag ("x/status" would be an object name).
     can_i = {
-        ("get", "tfliteconversions.tflite.dev"): "yes",
-        ("patch", "tfliteconversions.tflite.dev/status"): "yes",
-        ("create", "jobs.batch"): "yes",
-        ("delete", "jobs.batch"): "yes",
-        ("list", "pods"): "yes",
-        ("create", "events"): "yes",
-        ("update", "tfliteconversions.tflite.dev"): "no",
-        ("create", "tfliteconversions.tflite.dev"): "no",
-        ("update", "jobs.batch"): "no",
-        ("delete", "pods"): "no",
-        ("create", "pods"): "no",
-        ("get", "configmaps"): "no",
-        ("create", "rolebindings.rbac.authorization.k8s.io"): "no",
+        ("get", "tfliteconversions.tflite.dev", ""): "yes",
+        ("patch", "tfliteconversions.tflite.dev", "status"): "yes",
+        ("create", "jobs.batch", ""): "yes",
+        ("delete", "jobs.batch", ""): "yes",
+        ("list", "pods", ""): "yes",
+        ("create", "events", ""): "yes",
+        # blockOwnerDeletion under OwnerReferencesPermissionEnforcement.
+        ("update", "tfliteconversions.tflite.dev", "finalizers"): "yes",
+        # The tenant policy ConfigMap, by name only.
+        ("get", "configmaps/tflite-tenant-policy", ""): "yes",
+        # Granted once and never called: gone.
+        ("get", "pods", ""): "no",
+        ("patch", "events", ""): "no",
+        ("get", "tfliteconversions.tflite.dev", "status"): "no",
+        ("update", "tfliteconversions.tflite.dev", ""): "no",
+        ("create", "tfliteconversions.tflite.dev", ""): "no",
+        ("update", "jobs.batch", ""): "no",
+        ("delete", "pods", ""): "no",
+        ("create", "pods", ""): "no",
+        ("get", "configmaps", ""): "no",
+        ("get", "configmaps/other", ""): "no",
+        ("create", "rolebindings.rbac.authorization.k8s.io", ""): "no",
     }
     got = {
-        key: as_operator("auth", "can-i", key[0], key[1], "-n", watched).stdout.strip()
-        for key in can_i
+        (verb, what, sub): as_operator(
+            "auth", "can-i", verb, what, "-n", watched, *([f"--subresource={sub}"] if sub else [])
+        ).stdout.strip()
+        for verb, what, sub in can_i
     }
     assert got == can_i

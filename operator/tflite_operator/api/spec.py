@@ -8,14 +8,30 @@ added here reaches the apiserver's validation too.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+from tflite_operator.api import kube_rules as kr
+from tflite_operator.api.errors import SpecError
+from tflite_operator.storage.uris import parse_uri
+
+MAX_URI = 1024
+
+
+def _uri(value: str) -> str:
+    # The same parser the converter uses, so the CLI refuses what a run would. In a cluster
+    # the CRD also demands gs:// (controller/crd.py): local paths only make sense here.
+    try:
+        parse_uri(value)
+    except SpecError as err:
+        raise ValueError(f"must be gs://BUCKET/PATH or a local path; {err.message}") from None
+    return value
+
+
 # gs://bucket/prefix, or a local path (absolute, relative or file://) for runs outside a cluster.
-URI_PATTERN = r"^(gs://[a-z0-9][-a-z0-9_.]{1,220}[a-z0-9](/.*)?|file://.+|/.*|\.{1,2}/.*|[^:]+)$"
+Uri = Annotated[str, Field(min_length=1, max_length=MAX_URI), AfterValidator(_uri)]
 
 
 class _Model(BaseModel):
@@ -71,13 +87,8 @@ NEEDS_REPRESENTATIVE_DATA = (Quantization.INT8, Quantization.INT16X8)
 
 class Source(_Model):
     uri: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=1024,
-            pattern=URI_PATTERN,
-            description="SavedModel directory or .keras file: gs://bucket/path or a local path.",
-        ),
+        Uri,
+        Field(description="SavedModel directory or .keras file: gs://bucket/path or a local path."),
     ]
     format: Annotated[
         SourceFormat,
@@ -99,13 +110,7 @@ class Source(_Model):
 
 class Output(_Model):
     uri: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=1024,
-            pattern=URI_PATTERN,
-            description="Folder for <variant>.tflite, report.json and report.html.",
-        ),
+        Uri, Field(description="Folder for <variant>.tflite, report.json and report.html.")
     ]
     overwrite: Annotated[
         bool, Field(description="Replace outputs that already exist at the URI.")
@@ -118,11 +123,9 @@ class Output(_Model):
 
 class RepresentativeDataset(_Model):
     uri: Annotated[
-        str | None,
+        Uri | None,
         Field(
-            max_length=1024,
-            pattern=URI_PATTERN,
-            description=".npz or .npy file of input samples; omitted means synthetic, seeded data.",
+            description=".npz or .npy file of input samples; omitted means synthetic, seeded data."
         ),
     ] = None
     samples: Annotated[int, Field(ge=1, le=10000, description="How many samples to use.")] = 100
@@ -132,12 +135,8 @@ class RepresentativeDataset(_Model):
 class Variant(_Model):
     name: Annotated[
         str,
-        Field(
-            min_length=1,
-            max_length=40,
-            pattern=NAME_PATTERN,
-            description="File name stem of <name>.tflite.",
-        ),
+        Field(min_length=1, max_length=40, description="File name stem of <name>.tflite."),
+        kr.valid(kr.dns1123_label_problem),
     ]
     quantization: Quantization = Quantization.NONE
     io_type: Annotated[
@@ -192,9 +191,9 @@ class Target(_Model):
         Field(ge=0, le=1, description="For classifier outputs: share of equal argmax."),
     ] = None
     allowed_ops: Annotated[
-        list[str] | None,
+        list[Annotated[str, Field(min_length=1, max_length=64)]] | None,
         Field(
-            max_length=512,
+            max_length=256,
             description="Ops the device supports (TFLite builtin names, e.g. CONV_2D); "
             "a variant using any other op does not meet the target.",
         ),
@@ -215,10 +214,8 @@ class Validation(_Model):
     enabled: bool = True
     samples: Annotated[int, Field(ge=1, le=10000)] = 32
     dataset_uri: Annotated[
-        str | None,
+        Uri | None,
         Field(
-            max_length=1024,
-            pattern=URI_PATTERN,
             description=".npz/.npy inputs to compare on; omitted means the first variant's "
             "calibration data, else synthetic.",
         ),
@@ -227,36 +224,49 @@ class Validation(_Model):
 
 
 class Toleration(_Model):
-    key: str | None = None
-    operator: Annotated[str | None, Field(pattern=r"^(Exists|Equal)$")] = None
-    value: str | None = None
-    effect: Annotated[str | None, Field(pattern=r"^(NoSchedule|PreferNoSchedule|NoExecute)$")] = (
-        None
-    )
+    """A pod toleration, checked by the rules the apiserver applies to the Job's pod."""
+
+    key: Annotated[str | None, Field(max_length=kr.MAX_QUALIFIED_NAME)] = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: Annotated[str | None, Field(max_length=kr.MAX_LABEL_VALUE)] = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = None
+
+    @model_validator(mode="after")
+    def _as_the_apiserver_checks(self) -> Self:
+        problem = kr.toleration_problem(
+            self.key, self.operator, self.value, self.effect, self.toleration_seconds
+        )
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class Resources(_Model):
-    requests: dict[str, str] | None = None
-    limits: dict[str, str] | None = None
+    requests: kr.ResourceList | None = None
+    limits: kr.ResourceList | None = None
+
+    @model_validator(mode="after")
+    def _as_the_apiserver_checks(self) -> Self:
+        if problems := kr.resources_problems(self.requests or {}, self.limits or {}):
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class JobOptions(_Model):
     """How the operator runs the converter Job; ignored by `tflite-operator convert`."""
 
     service_account_name: Annotated[
-        str | None,
+        kr.ObjectName | None,
         Field(
-            max_length=253,
-            pattern=NAME_PATTERN,
-            description="ServiceAccount for GCS access (Workload Identity); its token is "
-            "mounted only when this is set.",
+            description="ServiceAccount of the converter pod, for GCS access through Workload "
+            "Identity (no API token is mounted)."
         ),
     ] = None
     resources: Resources | None = None
     active_deadline_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 3600
     backoff_limit: Annotated[int, Field(ge=0, le=10)] = 1
-    node_selector: dict[str, str] | None = None
+    node_selector: kr.NodeSelector | None = None
     tolerations: Annotated[list[Toleration] | None, Field(max_length=32)] = None
 
 

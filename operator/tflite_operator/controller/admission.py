@@ -18,9 +18,10 @@ from typing import Any
 
 from tflite_operator.api.errors import SpecError
 from tflite_operator.api.manifest import parse_spec
+from tflite_operator.api.spec import ConversionSpec
 from tflite_operator.api.status import Phase
 from tflite_operator.controller import job_builder as jb
-from tflite_operator.controller import metrics
+from tflite_operator.controller import metrics, tenancy
 from tflite_operator.controller import render as rd
 from tflite_operator.controller import status as st
 from tflite_operator.controller.job_index import owner
@@ -61,6 +62,9 @@ def start_job(rt: Runtime, obj: Mapping[str, Any]) -> None:
     except SpecError as err:
         settle(st.invalid_spec(err.message))
         return
+    if refusal := _tenancy_refusal(rt, namespace, spec):
+        settle(st.tenancy_refused(refusal))
+        return
     path = Kube.jobs_path(namespace, wanted)
     job = rt.kube.get(path)
     if job is None:
@@ -89,6 +93,28 @@ def start_job(rt: Runtime, obj: Mapping[str, Any]) -> None:
         settle(st.job_conflict(wanted))
         return
     settle(st.job_created(wanted))
+
+
+def _tenancy_refusal(rt: Runtime, namespace: str, spec: ConversionSpec) -> str | None:
+    """The namespace's tenant policy, checked again: admission only saw the spec as it was
+    when applied, and a policy written or tightened since must hold for new Jobs too."""
+    name = rt.settings.tenant_policy_configmap
+    if not name:
+        return None
+    try:
+        policy = tenancy.load_policy(rt.kube, namespace, name=name)
+    except ApiError as err:
+        if err.status != 403:
+            raise
+        return (
+            f"the operator may not read the tenant policy ConfigMap {namespace}/{name}: grant "
+            "it get on that ConfigMap (the chart's Role does when rbac.create is true), or "
+            "unset TENANT_POLICY_CONFIGMAP"
+        )
+    problems = tenancy.violations(
+        spec, policy, namespace, when_missing=rt.settings.tenant_when_no_policy, policy_name=name
+    )
+    return "; ".join(problems) or None
 
 
 def _message(err: ApiError) -> object:

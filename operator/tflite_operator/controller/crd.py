@@ -6,7 +6,8 @@
 
 pydantic's JSON Schema is turned into a structural OpenAPI v3 schema: $refs inlined, the
 `X | None` unions collapsed (a missing field is the None), exclusive bounds rewritten in the
-OpenAPI 3.0 form. Cross-field rules the pydantic validators enforce are repeated as CEL rules
+OpenAPI 3.0 form. Field rules that need CEL (Kubernetes names and quantities, gs:// URIs) are
+in crd_rules.py. Cross-field rules the pydantic validators enforce are repeated as CEL rules
 built from the same tables (ALLOWED_IO_TYPES, NEEDS_REPRESENTATIVE_DATA), so the apiserver
 rejects what the converter would.
 """
@@ -31,6 +32,7 @@ from tflite_operator.api.spec import (
     Quantization,
 )
 from tflite_operator.api.status import ConversionStatus, Phase
+from tflite_operator.controller import crd_rules
 
 PLURAL = "tfliteconversions"
 SINGULAR = "tfliteconversion"
@@ -52,6 +54,8 @@ _KEEP = (
     "maximum",
     "minItems",
     "maxItems",
+    "minProperties",
+    "maxProperties",
 )
 
 
@@ -184,6 +188,7 @@ def spec_schema() -> dict[str, Any]:
     assert item["properties"]["quantization"]["default"] == Quantization.NONE
     assert item["properties"]["ioType"]["default"] == IOType.FLOAT32
     item["x-kubernetes-validations"] = variant_rules()
+    crd_rules.add_rules(schema)
     return schema
 
 

@@ -162,9 +162,9 @@ def build_job(body: Mapping[str, Any], spec: ConversionSpec, settings: Settings)
     sa = spec.job.service_account_name or settings.converter_service_account
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
-        # No API token in the pod unless a ServiceAccount is named (Workload Identity), by
-        # the spec or by the operator's configuration.
-        "automountServiceAccountToken": bool(sa),
+        # Never an API token: the converter calls no Kubernetes API, and neither Workload
+        # Identity (the GKE metadata server) nor a key Secret needs the token file.
+        "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": pod_security_context(settings),
         "containers": [

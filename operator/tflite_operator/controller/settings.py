@@ -166,6 +166,20 @@ class Settings(BaseSettings):
         None, validation_alias="PEERING_NAME",
         description="Kopf peering name, for several replicas; unset: standalone (one replica)",
     )  # fmt: skip
+    tenant_policy_configmap: Annotated[
+        str | None, _text(sv.empty_is_none), Flag("--tenant-policy-configmap", metavar="NAME")
+    ] = Field(
+        None, validation_alias="TENANT_POLICY_CONFIGMAP",
+        description="the ConfigMap in each namespace that lists the buckets and "
+        "ServiceAccounts its conversions may use, checked again before each Job; unset: no "
+        "tenant policy",
+    )  # fmt: skip
+    tenant_when_no_policy: Annotated[
+        Literal["Allow", "Deny"], Flag("--tenant-when-no-policy")
+    ] = Field(
+        "Allow", validation_alias="TENANT_WHEN_NO_POLICY",
+        description="a namespace without that ConfigMap: Allow (no restriction) or Deny",
+    )  # fmt: skip
     verbose: Annotated[bool, _text(sv.empty_is_false), Flag("--verbose")] = Field(
         False, validation_alias="OPERATOR_VERBOSE", description="verbose logs"
     )
