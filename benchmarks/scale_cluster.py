@@ -8,20 +8,17 @@ active, and the queue behind the concurrency limit never drains by itself.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # controlplane, cluster_helpers, fixtures
 
-import shared_fixtures  # noqa: E402
-from cluster_helpers import OperatorProcess  # noqa: E402
+from cluster_helpers import OperatorProcess, install_crd, operator_kubeconfig  # noqa: E402
 from controlplane.cluster import KubeCluster  # noqa: E402
 from controlplane.rest import Rest  # noqa: E402
 
@@ -31,34 +28,11 @@ GROUP_VERSION = "tflite.dev/v1alpha1"
 PLURAL = "tfliteconversions"
 
 
-class _TmpPathFactory:
-    """The one method of pytest's tmp_path_factory that the fixtures call."""
-
-    def __init__(self, parent: Path) -> None:
-        self.parent = parent
-
-    def mktemp(self, basename: str) -> Path:
-        return Path(tempfile.mkdtemp(prefix=f"{basename}-", dir=self.parent))
-
-
-def _fixture_body(module_file: Path, name: str) -> Any:
-    """The plain function behind a pytest fixture, so that the benchmark sets the cluster up
-    exactly as the operator's tests do. `__wrapped__` is what functools.update_wrapper sets
-    (pytest's FixtureFunctionDefinition uses it); tests/operator/conftest.py is loaded by
-    path because `conftest` names another module on sys.path."""
-    spec = importlib.util.spec_from_file_location(f"_bench_{module_file.stem}", module_file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, name).__wrapped__
-
-
 def install_operator(cluster: KubeCluster) -> Path:
-    """CRD, then the operator's ServiceAccount and ClusterRole (tests/operator/rbac.yaml);
-    returns the ServiceAccount's kubeconfig."""
-    crd = shared_fixtures.crd.__wrapped__(cluster)
-    kubeconfig = _fixture_body(REPO / "tests" / "operator" / "conftest.py", "operator_kubeconfig")
-    return Path(kubeconfig(cluster, crd, _TmpPathFactory(cluster.workdir)))
+    """CRD, then the operator's ServiceAccount and ClusterRole (tests/operator/rbac.yaml),
+    as the operator's tests set them up; returns the ServiceAccount's kubeconfig."""
+    install_crd(cluster)
+    return operator_kubeconfig(cluster, Path(tempfile.mkdtemp(dir=cluster.workdir)))
 
 
 def manifests(n: int) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_FILE = REPO / "crds" / "tfliteconversions.yaml"
@@ -45,6 +46,43 @@ def wait_for(
             extra = f"\n{diag()}" if diag else ""
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{extra}")
         time.sleep(interval)
+
+
+def install_crd(cluster) -> str:
+    """The CRD, applied and Established; returns its name."""
+    cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
+    name = yaml.safe_load(CRD_FILE.read_text().split("\n", 2)[2])["metadata"]["name"]
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    return name
+
+
+def operator_kubeconfig(cluster, directory: Path) -> Path:
+    """A kubeconfig for a ServiceAccount bound to rbac.yaml's ClusterRole, nothing else."""
+    cluster.kubectl("create", "namespace", OPERATOR_NS)
+    cluster.kubectl("apply", "-f", str(RBAC_FILE))
+    cluster.kubectl("-n", OPERATOR_NS, "create", "serviceaccount", "tflite-operator")
+    cluster.kubectl(
+        "create",
+        "clusterrolebinding",
+        "tflite-operator",
+        "--clusterrole=tflite-operator",
+        f"--serviceaccount={OPERATOR_NS}:tflite-operator",
+    )
+    token = cluster.kubectl(
+        "-n", OPERATOR_NS, "create", "token", "tflite-operator", "--duration=4h"
+    ).stdout.strip()
+    admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "test", "cluster": admin["clusters"][0]["cluster"]}],
+        "users": [{"name": "tflite-operator", "user": {"token": token}}],
+        "contexts": [{"name": "op", "context": {"cluster": "test", "user": "tflite-operator"}}],
+        "current-context": "op",
+    }
+    path = directory / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 class OperatorProcess:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import yaml
 
-from cluster_helpers import CRD_FILE
+from cluster_helpers import install_crd
 from gcs_server import FakeGCS
 
 # --- models -------------------------------------------------------------------------------
@@ -53,7 +52,4 @@ def model_uris(fake_gcs: FakeGCS, tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def crd(kube_cluster) -> str:
-    kube_cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
-    name = yaml.safe_load(CRD_FILE.read_text().split("\n", 2)[2])["metadata"]["name"]
-    kube_cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
-    return name
+    return install_crd(kube_cluster)

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from cluster_helpers import OPERATOR_NS, RBAC_FILE, RESTRICTED, OperatorProcess
+from cluster_helpers import RESTRICTED, OperatorProcess
+from cluster_helpers import operator_kubeconfig as operator_kubeconfig_for
 from gcs_server import FakeGCS
 
 # --- cluster ------------------------------------------------------------------------------
@@ -27,33 +27,7 @@ def restricted_namespace(kube_cluster, request) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def operator_kubeconfig(kube_cluster, crd, tmp_path_factory) -> Path:
-    """A kubeconfig for a ServiceAccount bound to rbac.yaml's ClusterRole, nothing else."""
-    kube_cluster.kubectl("create", "namespace", OPERATOR_NS)
-    kube_cluster.kubectl("apply", "-f", str(RBAC_FILE))
-    kube_cluster.kubectl("-n", OPERATOR_NS, "create", "serviceaccount", "tflite-operator")
-    kube_cluster.kubectl(
-        "create",
-        "clusterrolebinding",
-        "tflite-operator",
-        "--clusterrole=tflite-operator",
-        f"--serviceaccount={OPERATOR_NS}:tflite-operator",
-    )
-    token = kube_cluster.kubectl(
-        "-n", OPERATOR_NS, "create", "token", "tflite-operator", "--duration=4h"
-    ).stdout.strip()
-    admin = yaml.safe_load(Path(kube_cluster.kubeconfig).read_text())
-    cluster = admin["clusters"][0]["cluster"]
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "test", "cluster": cluster}],
-        "users": [{"name": "tflite-operator", "user": {"token": token}}],
-        "contexts": [{"name": "op", "context": {"cluster": "test", "user": "tflite-operator"}}],
-        "current-context": "op",
-    }
-    path = tmp_path_factory.mktemp("operator") / "kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return operator_kubeconfig_for(kube_cluster, tmp_path_factory.mktemp("operator"))
 
 
 @pytest.fixture

@@ -13,22 +13,12 @@ from tflite_operator import API_GROUP, KIND
 from tflite_operator.api.errors import SpecError
 from tflite_operator.api.spec import ConversionSpec
 
-_PATTERN_HINTS = {
-    "uri": "must be gs://BUCKET/PATH (bucket names have 3-222 lowercase characters) "
-    "or a local path",
-    "datasetUri": "must be gs://BUCKET/PATH or a local path to a .npz/.npy file",
-    "name": "must be lowercase letters, digits and '-', starting and ending with a letter or digit",
-    "serviceAccountName": "must be a Kubernetes name: lowercase letters, digits and '-'",
-}
-
 
 def describe_validation_error(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "spec"
         msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "string_pattern_mismatch":
-            msg = _PATTERN_HINTS.get(str(e["loc"][-1]), msg) + f" (got {e['input']!r})"
         lines.append(f"spec.{loc}: {msg}")
     return "\n".join(lines)
 
