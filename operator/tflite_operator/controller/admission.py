@@ -11,6 +11,7 @@ however the resource was edited while it waited.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Mapping
@@ -170,11 +171,29 @@ def admit(rt: Runtime) -> None:
                 raise
 
 
-def admission_loop(rt: Runtime, stop: threading.Event) -> None:
-    while not stop.is_set():
+_start_guard = threading.Lock()
+
+
+def start(rt: Runtime, index: Any) -> None:
+    """Attach Kopf's Job index and start the admission thread, once."""
+    with _start_guard:
+        if rt.admission_thread is not None:
+            return
+        rt.jobs.attach(index)
+        # Kopf's context (where kopf.event posts to) is copied into handler threads; the
+        # admission thread writes statuses and posts Events too, so it runs in a copy of it.
+        context = contextvars.copy_context()
+        rt.admission_thread = threading.Thread(
+            target=context.run, args=(admission_loop, rt), name="admission", daemon=True
+        )
+        rt.admission_thread.start()
+
+
+def admission_loop(rt: Runtime) -> None:
+    while not rt.stop.is_set():
         rt.wake.wait(rt.settings.queue_retry_seconds)
         rt.wake.clear()
-        if stop.is_set():
+        if rt.stop.is_set():
             return
         try:
             admit(rt)

@@ -6,9 +6,7 @@ API calls; the probe is async so that it answers even while every worker is busy
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -32,28 +30,12 @@ from tflite_operator.controller.settings import Settings
 log = logging.getLogger(__name__)
 
 CONVERTER_JOBS = {jb.LABEL_MANAGED_BY: jb.MANAGER, jb.LABEL_COMPONENT: "converter"}
-_loop_guard = threading.Lock()
 
 
 def _ready(rt: Runtime, converter_jobs: Any) -> None:
     """Called by the resource handlers, which Kopf starts only once its indexes are filled:
     from then on the index can be trusted to count running Jobs, and admission may begin."""
-    with _loop_guard:
-        if getattr(rt, "_loop", None) is not None:
-            return
-        rt.jobs.attach(converter_jobs)
-        stop = threading.Event()
-        # Kopf's context (where kopf.event posts to) is copied into handler threads; the
-        # admission thread writes statuses and posts Events too, so it runs in a copy of it.
-        context = contextvars.copy_context()
-        thread = threading.Thread(
-            target=context.run,
-            args=(admission.admission_loop, rt, stop),
-            name="admission",
-            daemon=True,
-        )
-        rt._loop = (thread, stop)  # type: ignore[attr-defined]
-        thread.start()
+    admission.start(rt, converter_jobs)
 
 
 # --- reading a Job --------------------------------------------------------------------------
@@ -294,3 +276,9 @@ async def queue_probe(memo: kopf.Memo, **_: Any) -> dict[str, int]:
     # Async and in memory: a liveness probe must never wait behind busy handler threads.
     rt = runtime(memo)
     return {"waiting": rt.queue.depth(), "limit": rt.queue.limit}
+
+
+@kopf.on.cleanup()
+def stop_admission(memo: kopf.Memo, **_: Any) -> None:
+    runtime(memo).stop.set()
+    runtime(memo).wake.set()

@@ -40,6 +40,9 @@ class Runtime:
     jobs: JobIndex = field(default_factory=JobIndex)
     # Wakes the admission loop: a slot was freed or a conversion started waiting.
     wake: threading.Event = field(default_factory=threading.Event)
+    admission_thread: threading.Thread | None = None
+    # Set at shutdown; the admission thread is a daemon, so this is for tests and tidiness.
+    stop: threading.Event = field(default_factory=threading.Event)
     _locks: defaultdict[tuple[str, str], threading.Lock] = field(
         default_factory=lambda: defaultdict(threading.Lock)
     )
