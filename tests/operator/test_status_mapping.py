@@ -8,6 +8,7 @@ import pytest
 
 from tflite_operator.api import status as api_status
 from tflite_operator.api.report import Summary, VariantSummary
+from tflite_operator.api.units import human_size
 from tflite_operator.controller import render as rd
 from tflite_operator.controller import status as st
 
@@ -318,9 +319,9 @@ def test_active_jobs():
 
 
 def test_human_size():
-    assert st.human_size(512) == "512 B"
-    assert st.human_size(42_000) == "41.0 KiB"
-    assert st.human_size(5 * 1024**2) == "5.0 MiB"
+    assert human_size(512) == "512 B"
+    assert human_size(42_000) == "41.0 KiB"
+    assert human_size(5 * 1024**2) == "5.0 MiB"
 
 
 def test_sigterm_reason_does_not_depend_on_what_was_imported():

@@ -24,7 +24,8 @@ from tflite_operator.api.status import (
     SelectedVariant,
     VariantResult,
 )
-from tflite_operator.controller.status import Outcome, human_size, trim
+from tflite_operator.api.units import human_size
+from tflite_operator.controller.status import Outcome, trim
 
 
 def now_rfc3339(now: datetime | None = None) -> str:

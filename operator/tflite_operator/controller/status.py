@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from tflite_operator.api import errors
 from tflite_operator.api.report import Summary
 from tflite_operator.api.status import Phase
+from tflite_operator.api.units import human_size
 from tflite_operator.controller import pod_causes as pc
 
 
@@ -144,15 +145,6 @@ def failure_reason(exit_code: int | None, message: str | None) -> str:
 def trim(text: str, limit: int = 1500) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
 
 
 def _succeeded(name: str, conds: Mapping[str, Any], pods: list, times: dict) -> Outcome:

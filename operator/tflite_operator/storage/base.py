@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from tflite_operator.api.errors import OutputExistsError, SpecError, StorageError
+from tflite_operator.api.units import human_size
 from tflite_operator.storage.ownership import ObjectInfo, Owner, complete_set, foreign
 from tflite_operator.storage.uris import Location, child, display, parse_uri, relative_name_problem
 
@@ -35,20 +36,11 @@ def payload_size(payload: Payload) -> int:
     return len(payload) if isinstance(payload, bytes) else payload.stat().st_size
 
 
-def human_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def too_large_error(what: Location, total: int, max_bytes: int, field: str) -> StorageError:
     # spec.source.maxBytes is the only size limit in the spec; callers use it for datasets too.
     return StorageError(
-        f"{what} holds {total} bytes ({human_bytes(total)}), more than the limit of {max_bytes} "
-        f"bytes ({human_bytes(max_bytes)}) set by spec.source.maxBytes; raise "
+        f"{what} holds {total} bytes ({human_size(total)}), more than the limit of {max_bytes} "
+        f"bytes ({human_size(max_bytes)}) set by spec.source.maxBytes; raise "
         f"spec.source.maxBytes if it really is this large, or point {field} at a smaller one"
     )
 
