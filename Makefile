@@ -8,8 +8,19 @@ BIN := $(VENV)/bin
 DEPS_HASH := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 PYTEST_ARGS ?=
+# Images (make images, tests/images): the tags the tests and the real-node cluster use, and
+# the base (empty: the Dockerfile's pinned default if it can be pulled, else a base made from
+# Debian's packages, see hack/images.sh). IMAGES=1 makes `make test` build the images first
+# and run the `images` tests (a Docker engine is installed and started if missing, as root);
+# without it `make test` deselects them.
+IMAGE_TAG ?= ci
+OPERATOR_IMAGE ?= tflite-operator:$(IMAGE_TAG)
+CONVERTER_IMAGE ?= tflite-converter:$(IMAGE_TAG)
+BASE ?=
+IMAGES ?= 0
+export OPERATOR_IMAGE CONVERTER_IMAGE
 
-.PHONY: help demo test lint format venv controlplane helm linters crds benchmarks benchmarks-scale e2e-kind clean
+.PHONY: help demo test lint format venv controlplane helm linters images crds benchmarks benchmarks-scale e2e-kind clean
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -39,8 +50,11 @@ helm: ## build (or reuse) the pinned helm for the chart tests; a helm on PATH or
 linters: ## install (or reuse) checkov, hadolint and shellcheck in their own cached venv
 	PYTHON=$(PYTHON) bash tests/shipping/linters/install.sh >/dev/null
 
-test: venv controlplane helm linters ## run the whole test suite
-	PATH=$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
+images: ## build (or reuse) the operator and converter images with BuildKit; starts a Docker engine if needed
+	BASE='$(BASE)' bash hack/images.sh
+
+test: venv controlplane helm linters $(if $(filter 1,$(IMAGES)),images) ## run the whole test suite (IMAGES=1: with the images)
+	PATH=$(BIN):$$PATH $(BIN)/python -m pytest $(if $(filter 1,$(IMAGES)),,-m 'not images') $(PYTEST_ARGS)
 
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 """The images' install steps, without a Docker engine.
 
-CI cannot build images here, so this reads the Dockerfile and, for each final target, runs
+tests/images builds and runs the real images where a Docker engine is (`make images`); this
+check needs none, so it runs everywhere: it reads the Dockerfile and, for each final target, runs
 the `RUN` steps of the build stage its /opt/venv comes from, as written, in a clean virtualenv
 on a copy of the files the Dockerfile COPYs; then starts the target's ENTRYPOINT + CMD with
 --help. Only the paths change ($VENV, $SRC and the pip cache mount); a Dockerfile edit that
@@ -66,13 +67,29 @@ def _expand(value: str, env: dict[str, str]) -> str:
     return re.sub(r"\$(\w+)|\$\{(\w+)\}", lambda m: env.get(m[1] or m[2], ""), value)
 
 
+def global_args(text: str) -> dict[str, str]:
+    """The ARGs before the first FROM, with their defaults: what FROM lines may use."""
+    out: dict[str, str] = {}
+    for keyword, args in instructions(text):
+        if keyword == "FROM":
+            break
+        if keyword == "ARG":
+            key, _, value = args.partition("=")
+            out[key] = value
+    return out
+
+
 def parse(text: str) -> dict[str, Stage]:
     stages: dict[str, Stage] = {}
     stage: Stage | None = None
+    defaults = global_args(text)
     for keyword, args in instructions(text):
+        if keyword == "ARG" and stage is None:
+            continue  # a global ARG (global_args)
         if keyword == "FROM":
             words = args.split()
-            base, name = words[0], words[-1] if len(words) == 3 else words[0]
+            base = _expand(words[0], defaults)
+            name = words[-1] if len(words) == 3 else base
             stage = Stage(name=name, base=base)
             if base in stages:  # inherits ENV and WORKDIR from an earlier stage
                 parent = stages[base]
@@ -138,6 +155,19 @@ def test_dockerfile_shape():
     assert STAGES["operator"].cmd == ["operator"] and STAGES["converter"].cmd == ["job"]
     # The default target (the last stage) is the small one.
     assert list(STAGES)[-1] == "operator"
+
+
+def test_dockerfile_base_is_pinned_and_overridable():
+    """Users get the pinned base; `make images` swaps it through the BASE build argument
+    where no registry is reachable (hack/images.sh reads the default from this line)."""
+    text = DOCKERFILE.read_text()
+    assert re.fullmatch(
+        r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", global_args(text)["BASE"]
+    )
+    assert STAGES["python-base"].base == global_args(text)["BASE"]
+    assert [a for k, a in instructions(text) if k == "FROM"][0] == "${BASE} AS python-base"
+    # A `# syntax=` directive makes BuildKit pull its frontend from a registry.
+    assert not re.match(r"#\s*syntax\s*=", text), "no `# syntax=` line (see the Dockerfile)"
 
 
 def _install(target: str, tmp: Path) -> Path:
