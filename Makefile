@@ -13,12 +13,13 @@ PYTEST_ARGS ?=
 # Debian's packages, see hack/images.sh). IMAGES=1 makes `make test` build the images first
 # and run the `images` tests (a Docker engine is installed and started if missing, as root);
 # without it `make test` deselects them.
+# (Not CONVERTER_IMAGE: the operator reads that name from its environment.)
 IMAGE_TAG ?= ci
-OPERATOR_IMAGE ?= tflite-operator:$(IMAGE_TAG)
-CONVERTER_IMAGE ?= tflite-converter:$(IMAGE_TAG)
-BASE ?=
+TFLITE_OPERATOR_IMAGE ?= tflite-operator:$(IMAGE_TAG)
+TFLITE_CONVERTER_IMAGE ?= tflite-converter:$(IMAGE_TAG)
+IMAGES_BASE ?=
 IMAGES ?= 0
-export OPERATOR_IMAGE CONVERTER_IMAGE
+export TFLITE_OPERATOR_IMAGE TFLITE_CONVERTER_IMAGE IMAGES_BASE
 
 .PHONY: help demo test lint format venv controlplane helm linters images crds benchmarks benchmarks-scale e2e-kind clean
 
@@ -51,7 +52,7 @@ linters: ## install (or reuse) checkov, hadolint and shellcheck in their own cac
 	PYTHON=$(PYTHON) bash tests/shipping/linters/install.sh >/dev/null
 
 images: ## build (or reuse) the operator and converter images with BuildKit; starts a Docker engine if needed
-	BASE='$(BASE)' bash hack/images.sh
+	bash hack/images.sh
 
 test: venv controlplane helm linters $(if $(filter 1,$(IMAGES)),images) ## run the whole test suite (IMAGES=1: with the images)
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest $(if $(filter 1,$(IMAGES)),,-m 'not images') $(PYTEST_ARGS)

@@ -4,11 +4,12 @@
 #   images.sh    engine, base, operator, converter; prints the time each step took
 #
 # Knobs (the Makefile passes them):
-#   OPERATOR_IMAGE   default tflite-operator:ci
-#   CONVERTER_IMAGE  default tflite-converter:ci
-#   BASE             the base image; empty: the Dockerfile's default (ARG BASE) when it is
-#                    present or can be pulled within PULL_TIMEOUT seconds (default 30), else a
-#                    base made from Debian's packages (hack/debian-base.sh)
+#   TFLITE_OPERATOR_IMAGE   default tflite-operator:ci
+#   TFLITE_CONVERTER_IMAGE  default tflite-converter:ci
+#   IMAGES_BASE             the base image; empty: the Dockerfile's default (ARG BASE) when it
+#                           is present or can be pulled within PULL_TIMEOUT seconds (default
+#                           30), else a base made from Debian's packages (hack/debian-base.sh)
+# (Not CONVERTER_IMAGE: that is the operator's own setting, read from the environment.)
 #
 # Warm runs cost little: the Debian base is tagged by a hash of its recipe, BuildKit reuses
 # every layer whose inputs are unchanged, and the pip cache mount keeps downloaded wheels when
@@ -16,9 +17,9 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-operator_image="${OPERATOR_IMAGE:-tflite-operator:ci}"
-converter_image="${CONVERTER_IMAGE:-tflite-converter:ci}"
-base="${BASE:-}"
+operator_image="${TFLITE_OPERATOR_IMAGE:-tflite-operator:ci}"
+converter_image="${TFLITE_CONVERTER_IMAGE:-tflite-converter:ci}"
+base="${IMAGES_BASE:-}"
 pull_timeout="${PULL_TIMEOUT:-30}"
 
 log() { echo "images: $*" >&2; }
@@ -34,7 +35,7 @@ engine() { docker="$(bash "$root/hack/docker-engine.sh" | tail -1)"; }
 
 choose_base() {
   if [[ -n "$base" ]]; then
-    log "base: $base (BASE)"
+    log "base: $base (IMAGES_BASE)"
     return
   fi
   local default

@@ -3,6 +3,8 @@ fake-gcs-server, and the CRD installed on the real control plane."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,9 +15,9 @@ from gcs_server import FakeGCS
 
 
 @pytest.fixture(scope="session")
-def model_uris(fake_gcs: FakeGCS, tmp_path_factory) -> dict[str, str]:
-    """Two tiny SavedModels in a bucket: `dense` converts everywhere; `flex` needs Select TF
-    ops (tf.math.cumprod has no TFLite builtin)."""
+def tiny_saved_models(tmp_path_factory) -> dict[str, Path]:
+    """Two tiny SavedModels on disk: `dense` converts everywhere; `flex` needs Select TF ops
+    (tf.math.cumprod has no TFLite builtin)."""
     tf = pytest.importorskip("tensorflow")
     root = tmp_path_factory.mktemp("operator-models")
 
@@ -39,11 +41,19 @@ def model_uris(fake_gcs: FakeGCS, tmp_path_factory) -> dict[str, str]:
         def serve(self, x):
             return {"y": tf.math.cumprod(x, axis=1) + self.b}
 
+    paths = {}
+    for name, module in (("dense", Dense()), ("flex", Flex())):
+        paths[name] = root / name
+        tf.saved_model.save(module, str(paths[name]), signatures={"serving_default": module.serve})
+    return paths
+
+
+@pytest.fixture(scope="session")
+def model_uris(fake_gcs: FakeGCS, tiny_saved_models: dict[str, Path]) -> dict[str, str]:
+    """The tiny models in a bucket, and a URI where there is none."""
     bucket = fake_gcs.create_bucket().name
     uris = {}
-    for name, module in (("dense", Dense()), ("flex", Flex())):
-        path = root / name
-        tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    for name, path in tiny_saved_models.items():
         uris[name] = f"gs://{bucket}/{name}/saved_model"
         fake_gcs.upload_dir(path, uris[name])
     uris["missing"] = f"gs://{bucket}/nothing-here/saved_model"

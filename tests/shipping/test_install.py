@@ -165,7 +165,7 @@ def test_dockerfile_base_is_pinned_and_overridable():
         r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", global_args(text)["BASE"]
     )
     assert STAGES["python-base"].base == global_args(text)["BASE"]
-    assert [a for k, a in instructions(text) if k == "FROM"][0] == "${BASE} AS python-base"
+    assert next(a for k, a in instructions(text) if k == "FROM") == "${BASE} AS python-base"
     # A `# syntax=` directive makes BuildKit pull its frontend from a registry.
     assert not re.match(r"#\s*syntax\s*=", text), "no `# syntax=` line (see the Dockerfile)"
 

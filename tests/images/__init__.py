@@ -1,0 +1,1 @@
+"""Runs the images `make images` builds, with Docker alone (no cluster)."""
