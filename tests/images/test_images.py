@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 
-from images.helpers import docker_run_argv
+from images.helpers import docker_run_argv, image_id, image_tar
 from tflite_operator.api.job_contract import SCRATCH, SPEC_ENV, TERMINATION_LOG
 from tflite_operator.api.manifest import parse_spec
 from tflite_operator.api.report import Summary
@@ -95,3 +96,15 @@ def test_operator_image_starts_as_its_user_on_a_read_only_root(docker: str, oper
     probe = "import importlib.util as u; print(u.find_spec('tensorflow') is None)"
     proc = _run([*argv[:-1], "--entrypoint", "python", operator_image, "-c", probe], timeout=120)
     assert proc.stdout.strip() == "True", proc.stdout + proc.stderr
+
+
+def test_image_tar_is_saved_once_per_image_id(docker: str, operator_image: str, tmp_path: Path):
+    """What a real node imports (`ctr images import`): saved once, then found by image ID."""
+    first = image_tar(operator_image, tmp_path)
+    assert image_id(docker, operator_image).removeprefix("sha256:")[:12] in first.name
+    stamp = first.stat().st_mtime_ns
+    assert image_tar(operator_image, tmp_path) == first
+    assert first.stat().st_mtime_ns == stamp, "saved again although the image is unchanged"
+    with tarfile.open(first) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == [operator_image]
