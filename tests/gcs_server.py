@@ -92,10 +92,11 @@ def _die_with_parent() -> None:
 
 @dataclass
 class FakeGCS:
-    """A running fake-gcs-server on 127.0.0.1."""
+    """A running fake-gcs-server: on 127.0.0.1 (a process of ours), or in a pod on a real node
+    (no process here: `process` is None and the pod's owner stops it)."""
 
     url: str
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
     log_path: Path
     workdir: Path
     _clients: list[storage.Client] = field(default_factory=list, repr=False)
@@ -218,7 +219,7 @@ def stop_server(server: FakeGCS) -> None:
             client.close()
     server._clients.clear()
     process = server.process
-    if process.poll() is None:
+    if process is not None and process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout=5)
