@@ -405,6 +405,9 @@ class KubeCluster:
         )
 
         if self.has_controller_manager:
+            # A real kubelet registers its Node tainted not-ready; removing that
+            # taint (and watching the heartbeats) is node-lifecycle's job.
+            controllers = CONTROLLERS + (("node-lifecycle-controller",) if real_node else ())
             self._spawn(
                 "kube-controller-manager",
                 [
@@ -415,7 +418,7 @@ class KubeCluster:
                     "--bind-address=127.0.0.1",
                     f"--secure-port={kcm_port}",
                     f"--cert-dir={self.workdir / 'kcm-certs'}",
-                    f"--controllers={','.join(CONTROLLERS)}",
+                    f"--controllers={','.join(controllers)}",
                     # Each controller acts as its own ServiceAccount, as in a
                     # real cluster, so RBAC is exercised for them too.
                     "--use-service-account-credentials=true",
