@@ -39,9 +39,10 @@ venv: $(DEPS_STAMP) ## create or update the cached virtualenv
 demo: venv ## train a small digits CNN and convert it to every variant (no cluster needed)
 	$(BIN)/tflite-operator demo --out demo-output
 
-controlplane: ## build (or reuse) etcd, kube-apiserver, kube-controller-manager, kubectl
+controlplane: ## build (or reuse) etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl; install the real node's runtime
 	@if command -v go >/dev/null; then bash tests/controlplane/build.sh; \
 	else echo "go not found: control-plane tests will skip (CI=true makes them fail)"; fi
+	PYTHON=$(PYTHON) bash tests/controlplane/node-deps.sh
 
 helm: ## build (or reuse) the pinned helm for the chart tests; a helm on PATH or HELM_BIN skips the build
 	@if [ -n "$$HELM_BIN" ] || command -v helm >/dev/null || command -v go >/dev/null; then \

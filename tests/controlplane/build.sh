@@ -42,7 +42,7 @@ log() { echo "controlplane: $*" >&2; }
 k8s_version="$(awk '$1 == "k8s.io/kubernetes" { print $2; exit }' "$here/go.mod")"
 etcd_version="$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2; exit }' "$here/go.mod")"
 cache_root="${TFLITE_OPERATOR_CACHE:-$HOME/.cache/tflite-operator}/controlplane"
-tools=(kube-apiserver kube-controller-manager kubectl etcd)
+tools=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl etcd)
 
 # --- envtest-style overrides -------------------------------------------------
 # Any of these set means "use my binaries": we assemble a directory of symlinks
@@ -54,6 +54,9 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}${TEST_ASSET_KUBE_APISERVER:-}${TEST_ASSET_ETCD
     [etcd]="${TEST_ASSET_ETCD:-${assets:+$assets/etcd}}"
     [kubectl]="${TEST_ASSET_KUBECTL:-${assets:+$assets/kubectl}}"
     [kube-controller-manager]="${TEST_ASSET_KUBE_CONTROLLER_MANAGER:-${assets:+$assets/kube-controller-manager}}"
+    # Envtest ships neither; our own variables, for a real node with such binaries.
+    [kube-scheduler]="${TEST_ASSET_KUBE_SCHEDULER:-${assets:+$assets/kube-scheduler}}"
+    [kubelet]="${TEST_ASSET_KUBELET:-${assets:+$assets/kubelet}}"
   )
   for required in kube-apiserver etcd kubectl; do
     if [[ ! -x "${src[$required]}" ]]; then
@@ -79,8 +82,9 @@ fi
 # --- our own build -------------------------------------------------------------
 dir="$cache_root/$k8s_version"
 # The stamp ties the cache to the exact sources, so editing main.go or go.sum
-# (e.g. an etcd bump under the same Kubernetes version) rebuilds.
-stamp="$(cat "$here/go.mod" "$here/go.sum" "$here/main.go" | sha256sum | cut -c1-16)"
+# (e.g. an etcd bump under the same Kubernetes version) rebuilds, and so does
+# editing this script (the tool list and the link flags live here).
+stamp="$(cat "$here/go.mod" "$here/go.sum" "$here/main.go" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)"
 
 usable() {
   [[ -f "$dir/.stamp" && "$(cat "$dir/.stamp")" == "$stamp" ]] || return 1

@@ -3,8 +3,11 @@
 etcd, kube-apiserver and kube-controller-manager are the upstream binaries
 built by build.sh (or envtest's); they run as local processes on free loopback
 ports, each in its own process group so that teardown can kill whatever they
-spawned. There is no kubelet and no scheduler: the kubelet stand-in
+spawned. By default there is no kubelet and no scheduler: the kubelet stand-in
 (kubelet_standin.py) binds Pods to a fake Node and runs their commands locally.
+With `real_node=True`, kube-scheduler and a real kubelet with containerd
+(node.py) run instead, and the API server listens on the node bridge's gateway
+address so that pods can reach it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from controlplane import node as real_node_mod
 from controlplane.kubelet_standin import NODE_NAME, KubeletStandin
 from controlplane.pki import Pki
 from controlplane.rest import ApiError, Rest
@@ -228,6 +232,8 @@ def _reap_stale(parent: Path) -> None:
             # Servers name the workdir in their flags; pods run inside it.
             if str(workdir).encode() in cmdline or cwd.startswith(str(workdir)):
                 _kill_group(pgid, 5)
+        # What the real node left on the host (bridge, mounts, cgroups, shims).
+        real_node_mod.sweep(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -253,6 +259,8 @@ class KubeCluster:
         self.server = ""
         self.has_controller_manager = (bin_dir / "kube-controller-manager").exists()
         self.kubelet: KubeletStandin | None = None
+        self.node: real_node_mod.RealNode | None = None
+        self.network: real_node_mod.NodeNetwork | None = None
         self.rest: Rest
         self._components: list[_Component] = []
         self._stopped = False
@@ -265,8 +273,20 @@ class KubeCluster:
         bin_dir: Path | None = None,
         *,
         with_kubelet: bool = True,
+        real_node: bool = False,
         timeout: float = 90.0,
     ) -> KubeCluster:
+        """Starts the control plane, with the kubelet stand-in (default) or a real node.
+
+        `real_node=True` runs kube-scheduler, containerd and the real kubelet
+        instead of the stand-in; raises NodeUnavailable when the machine lacks
+        the runtime pieces (see node.missing_pieces()).
+        """
+        if real_node and (missing := real_node_mod.missing_pieces()):
+            raise real_node_mod.NodeUnavailable(
+                f"no real node possible, missing: {', '.join(missing)}; "
+                + real_node_mod.HOW_TO_INSTALL
+            )
         bin_dir = bin_dir or locate_bin_dir()
         parent = Path(tempfile.gettempdir())
         _reap_stale(parent)
@@ -278,7 +298,7 @@ class KubeCluster:
             with _live_lock:
                 _live.add(cluster)
             try:
-                cluster._start(timeout, with_kubelet)
+                cluster._start(timeout, with_kubelet and not real_node, real_node)
                 return cluster
             except _PortClash as exc:
                 last = exc
@@ -288,15 +308,23 @@ class KubeCluster:
                 raise
         raise ControlPlaneError(f"could not find free ports after 3 attempts: {last}")
 
-    def _start(self, timeout: float, with_kubelet: bool) -> None:
+    def _start(self, timeout: float, with_kubelet: bool, real_node: bool) -> None:
         t0 = time.monotonic()
         deadline = t0 + timeout
         pki = Pki(self.workdir / "pki")
+        # Loopback unless pods must reach the API server: then the host's address
+        # on the pods' bridge (the only host address pods can route to).
+        host = "127.0.0.1"
+        if real_node:
+            self.network = real_node_mod.NodeNetwork.create()
+            real_node_mod.record_state(self.workdir, self.network)
+            host = self.network.gateway
         serving = pki.issue(
             "apiserver",
             "kube-apiserver",
             server=True,
             hosts=(
+                *((host,) if host != "127.0.0.1" else ()),
                 "127.0.0.1",
                 "localhost",
                 "kubernetes",
@@ -310,7 +338,7 @@ class KubeCluster:
         kubelet_cert = pki.issue("kubelet", NODE_NAME, server=True, hosts=("127.0.0.1",))
 
         etcd_port, peer_port, api_port, kcm_port = (_free_port() for _ in range(4))
-        self.server = f"https://127.0.0.1:{api_port}"
+        self.server = f"https://{host}:{api_port}"
         self._write_kubeconfig(Path(self.kubeconfig), pki.ca.cert, admin.cert, admin.key)
         kcm_kubeconfig = self.workdir / "controller-manager.kubeconfig"
         self._write_kubeconfig(kcm_kubeconfig, pki.ca.cert, kcm_cert.cert, kcm_cert.key)
@@ -338,8 +366,8 @@ class KubeCluster:
             [
                 str(self.bin_dir / "kube-apiserver"),
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={host}",
+                f"--advertise-address={host}",
                 # The reconciler refuses a loopback address for the "kubernetes"
                 # Service's endpoints; nothing here routes to it anyway (envtest
                 # does the same).
@@ -377,6 +405,9 @@ class KubeCluster:
         )
 
         if self.has_controller_manager:
+            # A real kubelet registers its Node tainted not-ready; removing that
+            # taint (and watching the heartbeats) is node-lifecycle's job.
+            controllers = CONTROLLERS + (("node-lifecycle-controller",) if real_node else ())
             self._spawn(
                 "kube-controller-manager",
                 [
@@ -387,7 +418,7 @@ class KubeCluster:
                     "--bind-address=127.0.0.1",
                     f"--secure-port={kcm_port}",
                     f"--cert-dir={self.workdir / 'kcm-certs'}",
-                    f"--controllers={','.join(CONTROLLERS)}",
+                    f"--controllers={','.join(controllers)}",
                     # Each controller acts as its own ServiceAccount, as in a
                     # real cluster, so RBAC is exercised for them too.
                     "--use-service-account-credentials=true",
@@ -407,6 +438,8 @@ class KubeCluster:
                 "the default ServiceAccount (serviceaccount-controller)",
             )
 
+        if real_node:
+            self._start_real_node(pki, sa, deadline)
         if with_kubelet:
             self.kubelet = KubeletStandin(
                 self.rest,
@@ -420,6 +453,86 @@ class KubeCluster:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         self._components.append(_Component(name, argv, self.workdir))
+
+    def _start_real_node(self, pki: Pki, sa: Any, deadline: float) -> None:
+        """kube-scheduler (nothing else binds Pods) and the node: containerd + kubelet."""
+        assert self.network is not None
+        sched = pki.issue("scheduler", "system:kube-scheduler", client=True)
+        sched_kubeconfig = self.workdir / "scheduler.kubeconfig"
+        self._write_kubeconfig(sched_kubeconfig, pki.ca.cert, sched.cert, sched.key)
+        sched_port = _free_port()
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(self.bin_dir / "kube-scheduler"),
+                f"--kubeconfig={sched_kubeconfig}",
+                f"--authentication-kubeconfig={sched_kubeconfig}",
+                f"--authorization-kubeconfig={sched_kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={sched_port}",
+                f"--cert-dir={self.workdir / 'scheduler-certs'}",
+                "--leader-elect=false",
+                "--profiling=false",
+            ],
+        )
+        self._wait_for(lambda: _probe_insecure(sched_port, "/healthz"), deadline, "scheduler")
+        name = real_node_mod.NODE_NAME
+        # The Node authorizer and NodeRestriction know a node by this identity.
+        client = pki.issue("node", f"system:node:{name}", ("system:nodes",), client=True)
+        node_kubeconfig = self.workdir / "node.kubeconfig"
+        self._write_kubeconfig(node_kubeconfig, pki.ca.cert, client.cert, client.key)
+        serving = pki.issue(
+            "node-serving",
+            f"system:node:{name}",
+            ("system:nodes",),
+            server=True,
+            hosts=(self.network.gateway, "127.0.0.1"),
+        )
+        self.node = real_node_mod.RealNode(self.workdir, self.bin_dir, self.network)
+        self.node.start(
+            lambda n, argv: _Component(n, argv, self.workdir),
+            kubeconfig=node_kubeconfig,
+            ca=pki.ca.cert,
+            serving=(serving.cert, serving.key),
+            ports=(_free_port(), _free_port()),
+            node_ready=lambda: self._node_ready(name),
+            deadline=deadline,
+        )
+
+    def _drain_node(self) -> None:
+        # Deleting the Pods makes the kubelet stop their sandboxes, which is
+        # when containerd runs the CNI DEL and removes the network namespace.
+        pods = self.rest.get(f"/api/v1/pods?fieldSelector=spec.nodeName={real_node_mod.NODE_NAME}")
+        for pod in pods.get("items", []):
+            meta = pod["metadata"]
+            with contextlib.suppress(ApiError):
+                self.rest.delete(
+                    f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                    {"gracePeriodSeconds": 0},
+                )
+
+    def _node_ready(self, name: str) -> bool:
+        try:
+            node = self.rest.get(f"/api/v1/nodes/{name}")
+        except ApiError:
+            return False
+        conditions = node.get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    @property
+    def pod_apiserver_env(self) -> list[dict[str, str]]:
+        """Container `env` entries that point an in-cluster client at this API server.
+
+        There is no kube-proxy, so the `kubernetes` Service's ClusterIP, which
+        the kubelet puts in KUBERNETES_SERVICE_HOST, routes nowhere; a
+        container's own `env` wins over the kubelet's service variables, and
+        in-cluster clients (client-go, the Python client) read exactly these two.
+        """
+        host, port = self.server.removeprefix("https://").rsplit(":", 1)
+        return [
+            {"name": "KUBERNETES_SERVICE_HOST", "value": host},
+            {"name": "KUBERNETES_SERVICE_PORT", "value": port},
+        ]
 
     def _write_kubeconfig(self, path: Path, ca: Path, cert: Path, key: Path) -> None:
         def b64(p: Path) -> str:
@@ -575,10 +688,14 @@ class KubeCluster:
         self._stopped = True
         if self.kubelet is not None:
             self.kubelet.stop()
+        if self.node is not None:
+            self.node.stop(drain=self._drain_node)
         # Reverse start order: controllers before the API server before etcd,
         # so nothing spends its shutdown logging connection errors.
         for c in reversed(self._components):
             c.stop()
+        if self.network is not None:
+            real_node_mod.sweep(self.workdir)  # the bridge, when the node never started
         with _live_lock:
             _live.discard(self)
         if keep_workdir is None:

@@ -6,6 +6,10 @@
                         when there is no kube-controller-manager (envtest assets)
     kubelet             the KubeletStandin of kube_cluster
     namespace           a fresh namespace per test, deleted afterwards
+    real_node_cluster   session: another control plane, with kube-scheduler and a
+                        real node (kubelet + containerd + CNI, node.py) instead of
+                        the stand-in; the probe test image is imported. Skips
+                        (fails under CI=true) when the runtime pieces are missing
 
 The fixtures never build: `bash tests/controlplane/build.sh` (or the Makefile)
 does, before pytest. Without binaries the tests skip with instructions, except
@@ -23,7 +27,9 @@ from typing import NoReturn
 import pytest
 
 from controlplane.cluster import ControlPlaneUnavailable, KubeCluster, locate_bin_dir
+from controlplane.images import ImageBuildUnavailable, build
 from controlplane.kubelet_standin import KubeletStandin
+from controlplane.node import HOW_TO_INSTALL, missing_pieces
 
 
 def _in_ci() -> bool:
@@ -76,3 +82,31 @@ def namespace(kube_cluster: KubeCluster, request: pytest.FixtureRequest) -> Iter
     # Not waiting: the namespace controller finishes the deletion while the
     # next test runs, and the whole cluster goes at the end of the session.
     kube_cluster.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def real_node_cluster() -> Iterator[KubeCluster]:
+    try:
+        bin_dir = locate_bin_dir()
+    except ControlPlaneUnavailable as exc:
+        unavailable(str(exc))
+    if not (bin_dir / "kubelet").exists() or not (bin_dir / "kube-scheduler").exists():
+        unavailable(
+            f"no kubelet or kube-scheduler in {bin_dir} (envtest ships neither): build them with "
+            "`bash tests/controlplane/build.sh` and unset KUBEBUILDER_ASSETS, or set "
+            "TEST_ASSET_KUBELET and TEST_ASSET_KUBE_SCHEDULER"
+        )
+    if missing := missing_pieces():
+        unavailable(f"no real node possible, missing: {', '.join(missing)}; {HOW_TO_INSTALL}")
+    try:
+        images = build()
+    except ImageBuildUnavailable as exc:
+        unavailable(str(exc))
+    cluster = KubeCluster.start(bin_dir, real_node=True)
+    try:
+        assert cluster.node is not None
+        for tar in images.values():
+            cluster.node.import_image(tar)
+        yield cluster
+    finally:
+        cluster.stop()

@@ -1,14 +1,16 @@
 // Command controlplane is a multi-call binary holding the real kube-apiserver,
-// kube-controller-manager, kubectl and etcd, built from the upstream Go modules
-// so the test suite can run against a real control plane without Docker or kind.
+// kube-controller-manager, kube-scheduler, kubelet, kubectl and etcd, built from
+// the upstream Go modules so the test suite can run against a real control plane
+// (and, with a container runtime, a real node) without Docker or kind.
 //
-// One binary instead of four because the four share most of their dependency
-// graph: on a 2-core machine that halves the cold build and the disk footprint.
+// One binary instead of six because they share most of their dependency graph:
+// on a 2-core machine that divides the cold build and the disk footprint.
 // It dispatches on the name it was invoked as (build.sh makes symlinks), or on
 // its first argument: `controlplane kubectl get pods`.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,9 +28,11 @@ import (
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
-const usage = "usage: controlplane {kube-apiserver|kube-controller-manager|kubectl|etcd} [args...]"
+const usage = "usage: controlplane {kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kubectl|etcd} [args...]"
 
 func main() {
 	name := filepath.Base(os.Args[0])
@@ -49,6 +53,10 @@ func main() {
 		os.Exit(cli.Run(apiserver.NewAPIServerCommand()))
 	case "kube-controller-manager":
 		os.Exit(cli.Run(controllermanager.NewControllerManagerCommand()))
+	case "kube-scheduler":
+		os.Exit(cli.Run(scheduler.NewSchedulerCommand()))
+	case "kubelet":
+		os.Exit(cli.Run(kubelet.NewKubeletCommand(context.Background())))
 	case "kubectl":
 		// Mirrors cmd/kubectl/kubectl.go: verbosity must be set before the command is built.
 		_, _ = logs.GlogSetter(kubectlcmd.GetLogVerbosity(os.Args))
@@ -62,7 +70,7 @@ func main() {
 
 func known(name string) bool {
 	switch name {
-	case "kube-apiserver", "kube-controller-manager", "kubectl", "etcd":
+	case "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubectl", "etcd":
 		return true
 	}
 	return false
