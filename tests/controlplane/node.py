@@ -180,6 +180,10 @@ def cni_config(net: NodeNetwork, ipam_dir: Path) -> dict[str, Any]:
                     "dataDir": str(ipam_dir),
                 },
             },
+            # Docker's engine (make images) sets the FORWARD policy to DROP, and with
+            # br_netfilter on, pod-to-pod traffic on the bridge goes through FORWARD: the
+            # firewall plugin accepts what comes from and returns to each pod's address.
+            {"type": "firewall", "backend": "iptables"},
             {"type": "portmap", "capabilities": {"portMappings": True}},
         ],
     }

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 import yaml
-from controlplane.images import docker_archive
 from shipping_helpers import CHART, Helm
 
 from cluster_helpers import RESTRICTED, wait_for
 from controlplane.cluster import KubeCluster
+from controlplane.images import docker_archive
 from gcs_server import FakeGCS, find_binary
 from images.helpers import CONVERTER_IMAGE, OPERATOR_IMAGE, ImagesUnavailable, image_tar
 
@@ -180,6 +180,21 @@ def _describe(node: KubeCluster, ns: str, release_ns: str) -> str:
     out.append(node.kubectl("-n", release_ns, "logs", "deploy/tflite-tflite-operator",
                             "--tail=80", check=False).stdout)  # fmt: skip
     return "\n".join(out)
+
+
+def test_pods_reach_each_other_on_the_nodes_bridge(node: KubeCluster, gcs: FakeGCS):
+    """The converter pod must reach fake-gcs-server's pod. Docker's engine (make images)
+    sets the FORWARD policy to DROP, which drops bridged pod-to-pod traffic unless the CNI
+    chain accepts it (the firewall plugin, tests/controlplane/node.py)."""
+    from controlplane.test_real_node import probe_pod, run_to_end, terminated
+
+    ns = node.create_namespace(labels=RESTRICTED, prefix="p2p-")
+    try:
+        host, port = gcs.url.removeprefix("http://").split(":")
+        pod = run_to_end(node, ns, probe_pod(["connect", host, port]))
+        assert terminated(pod)["message"] == f"connected to {host}:{port}"
+    finally:
+        node.delete_namespace(ns)
 
 
 def test_a_sample_converts_to_ready_in_the_products_own_containers(
