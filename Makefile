@@ -10,15 +10,15 @@ DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 PYTEST_ARGS ?=
 # Images (make images, tests/images): the tags the tests and the real-node cluster use, and
 # the base (empty: the Dockerfile's pinned default if it can be pulled, else a base made from
-# Debian's packages, see hack/images.sh). IMAGES=1 makes `make test` build the images first
-# and run the `images` tests (a Docker engine is installed and started if missing, as root);
-# without it `make test` deselects them.
+# Debian's packages, see hack/images.sh). `make test` builds the images first and runs the
+# `images` tests, the real-node end-to-end test among them (a Docker engine is installed and
+# started if missing, as root); IMAGES=0 skips both, for a machine without root or Docker.
 # (Not CONVERTER_IMAGE: the operator reads that name from its environment.)
 IMAGE_TAG ?= ci
 TFLITE_OPERATOR_IMAGE ?= tflite-operator:$(IMAGE_TAG)
 TFLITE_CONVERTER_IMAGE ?= tflite-converter:$(IMAGE_TAG)
 IMAGES_BASE ?=
-IMAGES ?= 0
+IMAGES ?= 1
 export TFLITE_OPERATOR_IMAGE TFLITE_CONVERTER_IMAGE IMAGES_BASE
 
 .PHONY: help demo test lint format venv controlplane helm linters images crds benchmarks benchmarks-scale e2e-kind clean
@@ -55,7 +55,7 @@ linters: ## install (or reuse) checkov, hadolint and shellcheck in their own cac
 images: ## build (or reuse) the operator and converter images with BuildKit; starts a Docker engine if needed
 	bash hack/images.sh
 
-test: venv controlplane helm linters $(if $(filter 1,$(IMAGES)),images) ## run the whole test suite (IMAGES=1: with the images)
+test: venv controlplane helm linters $(if $(filter 1,$(IMAGES)),images) ## run the whole test suite (IMAGES=0: without the images and the real-node end-to-end test)
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest $(if $(filter 1,$(IMAGES)),,-m 'not images') $(PYTEST_ARGS)
 
 lint: venv ## ruff lint and format check
