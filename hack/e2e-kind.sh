@@ -8,8 +8,9 @@
 #   4. installs the chart, watching one namespace, converters pointed at fake-gcs-server;
 #   5. applies a TFLiteConversion and waits for Ready; prints status, events and logs.
 #
-# It needs a Docker engine, so it cannot run in this project's CI (which checks the same
-# pieces separately: tests/shipping). Tools: docker, kind, kubectl, helm. kind and helm are
+# It needs a Docker engine and kind's node image, and has not run in CI yet; CI runs the same
+# path on its own real node instead (make test: tests/shipping/test_user_path_real_node.py).
+# Tools: docker, kind, kubectl, helm. kind and helm are
 # built from their Go modules when missing (needs Go); kubectl must be on PATH.
 #
 # Knobs: KIND_CLUSTER (default tflite-e2e), E2E_TAG (image tag, default e2e),
