@@ -2,7 +2,8 @@
 
 A stage reads what earlier stages set and sets what it produces; pipeline.run orders them.
 The TensorFlow and LiteRT work itself lives in the modules a stage calls (convert, validate,
-benchmark); the stages only decide what to run on which variant and record it.
+benchmark); the stages only decide what to run on which variant and record it. The validate
+and benchmark stages, which run every selected signature, are in signature_checks.py.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from datetime import UTC, datetime
 from tflite_operator import __version__
 from tflite_operator.api.errors import ConversionError
 from tflite_operator.api.report import (
-    BenchmarkReport,
     Report,
     SourceReport,
     VariantReport,
     VariantStatus,
 )
 from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, ConversionSpec, Variant
-from tflite_operator.converter import benchmark, convert, data, source, validate
+from tflite_operator.converter import convert, data, source
 from tflite_operator.converter.report_html import render_html
 from tflite_operator.converter.run_state import RunState, produced
 from tflite_operator.converter.target import evaluate_target, select_variant
@@ -118,81 +118,6 @@ def _failed(variant: Variant, err: ConversionError, calib: data.Samples | None) 
         requested_io_type=variant.io_type,
         calibration=calib.report if calib else None,
     )
-
-
-def validate_all(state: RunState) -> None:
-    spec, converted = state.spec, state.converted()
-    if not spec.validation.enabled or not converted:
-        return
-    val = spec.validation
-    signature = state.primary_signature
-    with state.clock.stage("validate", f"{val.samples} sample(s)", total=len(converted)):
-        data_uri = val.dataset_uri or _first_calibration_uri(spec.variants)
-        samples = state.samples_for(
-            data_uri, val.samples, val.seed, signature, "spec.validation.datasetUri"
-        )
-        state.validation_data = samples.report
-        for variant, rep in converted:
-            try:
-                rep.accuracy = validate.compare(
-                    state.source_model,
-                    signature.key,
-                    state.tflite[variant.name],
-                    samples,
-                    spec.tolerance_for(variant),
-                    threads=spec.benchmark.threads,
-                )
-                state.progress.step("validate", f"{variant.name}: {rep.accuracy.verdict}")
-            except validate.NotRunnableError as err:
-                rep.benchmark = BenchmarkReport(runnable=False, reason=str(err))
-                state.progress.step("validate", f"{variant.name}: not runnable here")
-
-
-def _first_calibration_uri(variants: list[Variant]) -> str | None:
-    for v in variants:
-        if v.quantization in NEEDS_REPRESENTATIVE_DATA and v.calibration.uri:
-            return v.calibration.uri
-    return None
-
-
-def benchmark_all(state: RunState) -> None:
-    bench, converted = state.spec.benchmark, state.converted()
-    if not bench.enabled or not converted:
-        return
-    signature = state.primary_signature
-    inputs = state.samples_for(None, 1, state.spec.validation.seed, signature, "").inputs[0]
-    with state.clock.stage(
-        "benchmark",
-        f"{bench.runs} run(s), {bench.threads} thread(s)",
-        total=len(converted) + int(bench.source_baseline),
-    ):
-        if bench.source_baseline:
-            state.source_latency = benchmark.benchmark_source(
-                state.source_model, signature.key, inputs, bench.runs, bench.warmup_runs
-            )
-            state.progress.step("benchmark", f"source: p50 {state.source_latency.p50:.2f} ms")
-        else:
-            state.source_note = "source baseline disabled (spec.benchmark.sourceBaseline)"
-        for variant, rep in converted:
-            if rep.benchmark is not None and not rep.benchmark.runnable:
-                continue  # validation already found it cannot run here
-            rep.benchmark = benchmark.benchmark_tflite(
-                state.tflite[variant.name],
-                signature.key,
-                inputs,
-                bench.runs,
-                bench.warmup_runs,
-                bench.threads,
-            )
-            lat = rep.benchmark.latency_ms
-            if lat and state.source_latency:
-                rep.benchmark.speedup_vs_source = round(state.source_latency.p50 / lat.p50, 3)
-            state.progress.step(
-                "benchmark",
-                f"{variant.name}: p50 {lat.p50:.2f} ms"
-                if lat
-                else f"{variant.name}: {rep.benchmark.reason}",
-            )
 
 
 def evaluate(state: RunState) -> None:
