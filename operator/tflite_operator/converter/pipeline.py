@@ -1,7 +1,8 @@
 """The converter pipeline: fetch, inspect, convert, validate, benchmark, select, publish.
 
 This is what a converter Job runs, and what `tflite-operator convert` runs on a workstation.
-The stages are functions over a RunState (converter/stages.py); this module only orders them.
+The stages are functions over a RunState (run_state.py), in stages.py and, for validate and
+benchmark over every selected signature, signature_checks.py; this module only orders them.
 """
 
 from __future__ import annotations
