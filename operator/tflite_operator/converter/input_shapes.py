@@ -25,7 +25,7 @@ def _dims(shape: Sequence[int | None]) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
-def _example(tensor: TensorInfo) -> str:
+def field_example(tensor: TensorInfo) -> str:
     """The field as the user would write it, with placeholders where a size must be chosen."""
     dims = [
         "1" if i == 0 and d is None else (f"<d{i}>" if d is None else str(d))
@@ -46,7 +46,7 @@ def fix_shape(tensor: TensorInfo, dims: Sequence[int], signature_key: str) -> Te
             f"{FIELD}.{tensor.name} has {len(dims)} dims {list(dims)}, but input "
             f"{tensor.name!r} of signature {signature_key!r} has rank {len(tensor.shape)}: "
             f"{_dims(tensor.shape)}; give one size per axis, batch included, e.g. "
-            f"{_example(tensor)}"
+            f"{field_example(tensor)}"
         )
     clashes = [
         f"axis {i} is {known}, not {given}"
@@ -57,7 +57,7 @@ def fix_shape(tensor: TensorInfo, dims: Sequence[int], signature_key: str) -> Te
         raise SpecError(
             f"{FIELD}.{tensor.name} {list(dims)} contradicts input {tensor.name!r} of "
             f"signature {signature_key!r}, shape {_dims(tensor.shape)}: {'; '.join(clashes)}; "
-            f"only unknown (None) dims can be set, e.g. {_example(tensor)}"
+            f"only unknown (None) dims can be set, e.g. {field_example(tensor)}"
         )
     return tensor.model_copy(update={"shape": [int(d) for d in dims]})
 
@@ -104,7 +104,7 @@ def require_static(signatures: Sequence[SignatureInfo]) -> None:
         f"input {t.name!r} of signature {sig.key!r} has unknown dims {_dims(t.shape)}"
         for sig, t in problems
     )
-    example = ", ".join(_example(t).strip("{}") for _, t in problems)
+    example = ", ".join(field_example(t).strip("{}") for _, t in problems)
     raise SpecError(
         f"{described}: TFLite needs a fixed size for every axis but the batch, and the "
         f"calibration data, validation and benchmark need one too; set {FIELD}: {{{example}}} "
