@@ -16,10 +16,17 @@ from typing import Any
 
 from tflite_operator.api.errors import ConversionFailedError, SpecError
 from tflite_operator.api.report import OpsReport, SignatureInfo
-from tflite_operator.api.spec import IOType, OpsPolicy, Quantization, Variant
+from tflite_operator.api.spec import (
+    NEEDS_REPRESENTATIVE_DATA,
+    IOType,
+    OpsPolicy,
+    Quantization,
+    Variant,
+)
 from tflite_operator.converter.data import Samples
-from tflite_operator.converter.known_failures import conversion_error
+from tflite_operator.converter.known_failures import calibration_crash, conversion_error
 from tflite_operator.converter.ops import op_summary, signature_io
+from tflite_operator.converter.signature_defs import graph_op_types
 from tflite_operator.converter.source import SourceModel, import_tensorflow
 
 FLOAT_TYPES = ("float16", "float32", "float64", "bfloat16")
@@ -49,6 +56,10 @@ def convert_variant(
     """
     tf = import_tensorflow()
     field = f"spec.variants[{index if index is not None else variant.name}]"
+    if variant.quantization in NEEDS_REPRESENTATIVE_DATA:
+        crash = calibration_crash(graph_op_types(source.export_dir), variant, field)
+        if crash is not None:
+            raise crash
     converter = tf.lite.TFLiteConverter.from_saved_model(
         str(source.export_dir), signature_keys=source.signature_keys
     )

@@ -29,17 +29,45 @@ TFLITE_OPS_URL = "https://ai.google.dev/edge/litert/models/ops_compatibility"
 
 # What Select TF ops cost on the device, said wherever a fix involves them.
 FLEX_AT_RUN_TIME = (
-    "on the device the model then needs a LiteRT runtime linked with the Flex delegate (an "
-    "app binary larger by the TensorFlow kernels it carries), and the pip LiteRT runtimes "
-    f"cannot run it ({FLEX_ISSUE}), so it is converted but not validated or benchmarked here"
+    "the device then needs a LiteRT runtime linked with the Flex delegate, an app binary larger "
+    "by the TensorFlow kernels it carries; the pip LiteRT runtimes cannot run such a model "
+    f"({FLEX_ISSUE}), so it is converted but neither validated nor benchmarked here"
 )
 
+# Op types of a Keras recurrent layer's loop in the TensorFlow graph (read from saved_model.pb).
+RECURRENT_LOOP_OPS = frozenset({"TensorListFromTensor", "TensorListReserve", "TensorListStack"})
 _TENSOR_LIST = ("TensorListReserve", "element_shape to be static", "tensor list ops")
 _TWO_GB = re.compile(
     r"exceeds maximum protobuf size of 2GB|cannot grow buffer beyond 2 gigabytes|"
     r"(bigger|greater|larger) than 2 ?gb",
     re.IGNORECASE,
 )
+
+
+def calibration_crash(
+    op_types: set[str], variant: Variant, field: str
+) -> ConversionFailedError | None:
+    """Refuse int8/int16x8 for a model whose recurrent layer loops over a TensorList.
+
+    TF 2.21's calibrator kills the process (segmentation fault in calibrator._feed_tensors)
+    on such a model once its loop converts to builtins (a Keras 3 LSTM traced with a fixed
+    batch; a plain tf.while_loop calibrates fine): refusing first keeps the other variants
+    and the report. The same layer with unroll=True has no loop and calibrates.
+    """
+    if variant.quantization not in (Quantization.INT8, Quantization.INT16X8):
+        return None
+    loop_ops = sorted(op_types & RECURRENT_LOOP_OPS)
+    if not loop_ops:
+        return None
+    return ConversionFailedError(
+        f"variant {variant.name!r} ({variant.quantization}): the model has a recurrent layer "
+        f"(LSTM, GRU, RNN) that loops over a TensorList ({', '.join(loop_ops)}), and "
+        f"calibrating such a loop crashes TensorFlow's calibrator (measured with TF 2.21), so "
+        f"this variant is not attempted; build the layer with unroll=True (a fixed sequence "
+        f"length; it then has no loop and quantizes), or set {field}.quantization to "
+        f"dynamic-range or float16 for this model: both convert the loop and run on every "
+        f"LiteRT runtime"
+    )
 
 
 def conversion_error(
@@ -98,8 +126,8 @@ def _ops_parts(error: BaseException, variant: Variant, field: str) -> list[str]:
         else:
             parts.append(
                 f"the model uses TensorFlow ops with no TFLite builtin: {', '.join(flex)}; set "
-                f"{field}.ops: select-tf-ops to keep them as Select TF (Flex) ops ("
-                f"{FLEX_AT_RUN_TIME}), or replace them in the model"
+                f"{field}.ops: select-tf-ops to keep them as Select TF (Flex) ops, or "
+                f"replace them in the model; with select-tf-ops {FLEX_AT_RUN_TIME}"
             )
     if ops.custom:
         parts.append(
@@ -122,11 +150,12 @@ def tensor_list_message(
 ) -> str:
     """A recurrent layer whose loop state (a TensorList) has a dynamic element shape.
 
-    Measured on a Keras 3 LSTM (10 steps x 4 features, 8 units), TF 2.21: builtins fail; the
-    .keras model traced with a fixed batch converts to builtins (WHILE loop, 10 kB) and runs;
-    unroll=True converts (no loop, 32 kB) and runs; select-tf-ops converts (12 kB, Flex
-    TensorList ops) but does not run on the pip runtime. Fixing the batch of a SavedModel in
-    spec.source.inputShapes does not help: the loop was traced with the dynamic batch.
+    Measured on a Keras 3 LSTM (64 units, 10 steps x 4 features), TF 2.21, by
+    benchmarks/recurrent_fixes.py: builtins fail, also with spec.source.inputShapes on a
+    SavedModel (the loop was traced with the dynamic batch); the .keras file traced with a fixed
+    batch converts to builtins (a WHILE loop; fp32 80 kB) and runs, int8 excepted
+    (calibration_crash); unroll=True converts every variant (fp32 102 kB) and runs;
+    select-tf-ops converts (82 kB) but does not run on the pip runtime.
     """
     inputs = [t for s in signatures[:1] for t in s.inputs]
     example = ", ".join(field_example(t).strip("{}") for t in inputs) or "seq: [1, 10, 4]"
@@ -145,22 +174,23 @@ def tensor_list_message(
             f"ops (a WHILE loop) that every LiteRT runtime runs"
         )
     flex_fix = (
-        f"or set {field}.ops: select-tf-ops ({FLEX_AT_RUN_TIME})"
+        f"or set {field}.ops: select-tf-ops, and {FLEX_AT_RUN_TIME}"
         if variant.ops != OpsPolicy.SELECT_TF_OPS
         else "select-tf-ops is already set and did not help"
     )
     return (
         f"the model has a recurrent layer (LSTM, GRU, RNN) whose loop keeps its steps in a "
         f"TensorList of dynamic shape, which TFLite builtins cannot hold; {batch_fix}; or build "
-        f"the layer with unroll=True (needs a fixed sequence length; the model grows with it, "
-        f"3x at 10 steps, and has no loop); {flex_fix}"
+        f"the layer with unroll=True (needs a fixed sequence length; no loop, a model that grows "
+        f"with the length, the only fix that also quantizes to int8); {flex_fix}"
     )
 
 
 def dtype_message(dtype: str, ops: list[str], variant: Variant, field: str) -> str:
     """Ops that fail only because of the type they compute on (float64, string, complex)."""
     flex = (
-        f"or set {field}.ops: select-tf-ops to run them as TensorFlow kernels ({FLEX_AT_RUN_TIME})"
+        f"or set {field}.ops: select-tf-ops to run them as TensorFlow kernels, and "
+        f"{FLEX_AT_RUN_TIME}"
         if variant.ops != OpsPolicy.SELECT_TF_OPS
         else "select-tf-ops did not help either"
     )

@@ -52,26 +52,7 @@ def signature_info(key: str, fn: Any) -> SignatureInfo:
 def read_signature_defs(path: Path) -> dict[str, SignatureInfo]:
     """The serving meta graph's signatures, parsed from the protobuf without loading the graph."""
     tf = import_tensorflow()
-    from google.protobuf import text_format
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    saved_model = saved_model_pb2.SavedModel()
-    try:
-        if (path / "saved_model.pb").is_file():
-            saved_model.ParseFromString((path / "saved_model.pb").read_bytes())
-        else:
-            text_format.Parse((path / "saved_model.pbtxt").read_text(), saved_model)
-    except Exception as e:  # DecodeError, ParseError, UnicodeDecodeError
-        raise InvalidSourceError(
-            f"{path} is not a loadable SavedModel: saved_model.pb does not parse "
-            f"({first_line(e)}); {REEXPORT_HINT}"
-        ) from e
-    if not saved_model.meta_graphs:
-        raise InvalidSourceError(f"{path} is not a loadable SavedModel: it has no meta graph")
-    meta = next(
-        (m for m in saved_model.meta_graphs if "serve" in m.meta_info_def.tags),
-        saved_model.meta_graphs[0],
-    )
+    meta = _serving_meta_graph(path)
 
     def tensors(infos: Any) -> list[TensorInfo]:
         out = []
@@ -95,3 +76,36 @@ def read_signature_defs(path: Path) -> dict[str, SignatureInfo]:
         for key, sd in meta.signature_def.items()
         if not key.startswith("__")
     }
+
+
+def graph_op_types(path: Path) -> set[str]:
+    """Every op type of the serving graph and of the functions it calls (loop bodies too)."""
+    meta = _serving_meta_graph(path)
+    ops = {node.op for node in meta.graph_def.node}
+    for function in meta.graph_def.library.function:
+        ops.update(node.op for node in function.node_def)
+    return ops
+
+
+def _serving_meta_graph(path: Path) -> Any:
+    import_tensorflow()
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    try:
+        if (path / "saved_model.pb").is_file():
+            saved_model.ParseFromString((path / "saved_model.pb").read_bytes())
+        else:
+            text_format.Parse((path / "saved_model.pbtxt").read_text(), saved_model)
+    except Exception as e:  # DecodeError, ParseError, UnicodeDecodeError
+        raise InvalidSourceError(
+            f"{path} is not a loadable SavedModel: saved_model.pb does not parse "
+            f"({first_line(e)}); {REEXPORT_HINT}"
+        ) from e
+    if not saved_model.meta_graphs:
+        raise InvalidSourceError(f"{path} is not a loadable SavedModel: it has no meta graph")
+    return next(
+        (m for m in saved_model.meta_graphs if "serve" in m.meta_info_def.tags),
+        saved_model.meta_graphs[0],
+    )
