@@ -410,6 +410,7 @@ def _delete_outputs(spec: ConversionSpec, owner: Owner | None) -> Summary:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from tflite_operator.converter.input_shapes import field_example, unknown_dims
     from tflite_operator.converter.source import load_source
     from tflite_operator.storage import storage_for
 
@@ -425,6 +426,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for kind, tensors in (("input ", sig.inputs), ("output", sig.outputs)):
             for t in tensors:
                 print(f"  {kind} {t.name}: {t.dtype} {t.shape}")
+                if kind == "input " and unknown_dims(t):
+                    print(f"         unknown dims: set spec.source.inputShapes: {field_example(t)}")
     return 0
 
 

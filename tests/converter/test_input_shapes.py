@@ -205,3 +205,12 @@ def test_datasets_are_checked_against_the_fixed_shape(dynamic_sources, tmp_path)
     # And the source itself takes the fixed shape (validation runs it on these samples).
     outputs = model.run(sig.key, {"image": np.zeros((1, SIDE, SIDE, 3), np.float32)})
     assert outputs["output_0"].shape == (1, 5)
+
+
+def test_inspect_says_which_inputs_need_the_field(dynamic_sources, capsys):
+    from tflite_operator.cli import main
+
+    assert main(["inspect", str(dynamic_sources["saved_model"])]) == 0
+    out = capsys.readouterr().out
+    assert "input  image: float32 [None, None, None, 3]" in out
+    assert "unknown dims: set spec.source.inputShapes: {image: [1, <d1>, <d2>, 3]}" in out
