@@ -18,7 +18,10 @@ from tflite_operator.api.errors import SpecError
 from tflite_operator.storage.uris import parse_uri
 
 MAX_URI = 1024
-MAX_INPUT_NAME = 256
+# Input names are as long as signature keys may be; 16 inputs keep the largest spec within the
+# Job's environment (tests/operator/test_crd.py).
+MAX_INPUT_NAME = 128
+MAX_INPUTS = 16
 # TFLite stores dims as int32.
 MAX_DIM = 2**31 - 1
 
@@ -121,7 +124,7 @@ class Source(_Model):
         ]
         | None,
         Field(
-            max_length=64,
+            max_length=MAX_INPUTS,
             description="Input name -> dims, batch included (e.g. image: [1, 224, 224, 3]): "
             "fixes the input's unknown dims for conversion, calibration, validation and "
             "benchmark. Needed when an input has an unknown dim other than the batch.",
