@@ -135,14 +135,15 @@ def load_source(
     tmpdir = tempfile.TemporaryDirectory(prefix="tflite-operator-shapes-")
     model.export_dir = Path(tmpdir.name) / "saved_model"
     try:
-        export_with_shapes(path, fixed, model.export_dir)
+        loaded = export_with_shapes(path, fixed, model.export_dir)
     except Exception:
         tmpdir.cleanup()
         raise
     # Read back: the outputs' shapes are static now too.
     exported = read_signature_defs(model.export_dir)
     model.signatures = [exported[s.key] for s in fixed]
-    model._tmpdir = tmpdir
+    model._loaded, model._tmpdir = loaded, tmpdir
+    model._functions = {s.key: loaded.signatures[s.key] for s in fixed}
     return model
 
 
