@@ -122,7 +122,8 @@ def _filtered_stderr_fd() -> Iterator[None]:
     saved = sys.stderr
     rebound = None
     if _backed_by_fd2(saved):
-        rebound = open(  # noqa: SIM115: closed in finally, after the command
+        # Closed in the finally below, after the command.
+        rebound = open(  # noqa: SIM115
             real, "w", encoding=saved.encoding, errors=saved.errors, buffering=1, closefd=False
         )
         sys.stderr = rebound
