@@ -201,24 +201,30 @@ def print_results(
     if not stream.isatty():
         print(results_table(report, extra), file=stream)
         return
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
+    console = Console(file=stream)
     head, rows = result_rows(report, extra)
-    table = Table(*head, title=f"{report.name}: results", title_justify="left")
+    plain = results_table(report, extra)
+    if console.width < max(len(line) for line in plain.splitlines()) + 3 * len(head):
+        print(plain, file=stream)  # a narrow terminal: rich would cut the cells short
+        return
+    table = Table(*head, box=box.SIMPLE_HEAVY, title=f"{report.name}: results")
+    table.title_justify = "left"
     numeric = {"size", "ratio", "p50 ms", "speed-up", "max err"}
     for column in table.columns:
+        column.no_wrap = True
         if column.header in numeric:
             column.justify = "right"
+    colour = {"misses": "yellow", "failed": "red", "unverified": "magenta"}
     for row in rows:
         target = row[7]
-        style = "bold green" if "(selected)" in target else None
-        colour = {"misses": "yellow", "failed": "red", "unverified": "magenta"}
         cells = list(row)
         for word, c in colour.items():
             if target.startswith(word):
                 cells[7] = f"[{c}]{target}[/]"
-        table.add_row(*cells, style=style)
-    console = Console(file=stream)
+        table.add_row(*cells, style="bold green" if "(selected)" in target else None)
     console.print(table)
     console.print(_selected_line(report), markup=False, highlight=False)
