@@ -21,8 +21,7 @@ TF_LINES = [
     "W0000 00:00:1795616178.840069   20159 tf_tfl_flatbuffer_helpers.cc:364] Ignored "
     "output_format.",
     "I1125 14:10:59.123456  4242 loader.cc:236] Restoring SavedModel bundle.",
-    "fully_quantize: 0, inference_type: 6, input_inference_type: INT8, output_inference_type: "
-    "INT8",
+    "fully_quantize: 0, inference_type: 6, input_inference_type: INT8, output_inference_type: INT8",
     "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
 ]
 OUR_LINES = [
@@ -75,10 +74,11 @@ def test_plain_log_lines_carry_step_total_and_eta():
 
 def _convert(model, calibration, out, *extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    args = ["--source", str(model), "--output", str(out), "--variant", "int8"]
+    args += ["--calibration", str(calibration), "--runs", "2", "--warmup", "0"]
+    args += ["--log-format", "plain", *extra]
     return subprocess.run(
-        [sys.executable, "-m", "tflite_operator", "convert", "--source", str(model)]
-        + ["--output", str(out), "--variant", "int8", "--calibration", str(calibration)]
-        + ["--runs", "2", "--warmup", "0", "--log-format", "plain", *extra],
+        [sys.executable, "-m", "tflite_operator", "convert", *args],
         capture_output=True,
         text=True,
         env=env,

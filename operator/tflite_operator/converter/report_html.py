@@ -93,8 +93,7 @@ def plots(report: Report) -> list[tuple[ScatterPlot, str, str]]:
     converted = [v for v in report.variants if v.status == VariantStatus.CONVERTED]
     selected = report.selected.name
     size_err = [
-        (v.name, v.size_bytes, v.accuracy.max_abs_error if v.accuracy else None)
-        for v in converted
+        (v.name, v.size_bytes, v.accuracy.max_abs_error if v.accuracy else None) for v in converted
     ]
     size_lat = [(v.name, v.size_bytes, _p50(v)) for v in converted]
     return [

@@ -51,7 +51,7 @@ class Axis:
         lo, hi = self.lo / self.unit, self.hi / self.unit
         step = nice_step((hi - lo) / 4)
         first = math.ceil(lo / step) * step
-        count = int(math.floor((hi - first) / step + 1e-9)) + 1
+        count = math.floor((hi - first) / step + 1e-9) + 1
         return [round(first + k * step, 12) * self.unit for k in range(max(count, 0))]
 
 
@@ -167,9 +167,7 @@ class Bar:
     width: float
 
 
-def bars(
-    rows: Sequence[tuple[str, str, float]], width: float, row_height: int = 16
-) -> list[Bar]:
+def bars(rows: Sequence[tuple[str, str, float]], width: float, row_height: int = 16) -> list[Bar]:
     """Horizontal bars, longest = width, for (label, note, value >= 0) rows in their order."""
     top = max((v for _, _, v in rows), default=0.0) or 1.0
     return [
