@@ -23,6 +23,7 @@ from tflite_operator.converter.report_plots import (
     scatter,
     size_unit,
 )
+from tflite_operator.converter.report_plots import CHAR_WIDTH, LABEL_HEIGHT
 
 # -- geometry ----------------------------------------------------------------------------------
 
@@ -77,6 +78,29 @@ def test_scatter_marks_the_front_and_the_selected_point_and_lists_the_unmeasured
     assert plot.left <= by["a"].px < by["b"].px < by["c"].px <= plot.right
     assert by["b"].py > by["a"].py  # lower error is drawn lower
     assert plot.front_path.startswith(f"M{by['a'].px:.1f},{by['a'].py:.1f}H{by['b'].px:.1f}")
+
+
+def test_labels_of_crowded_points_do_not_overlap_and_stay_right_of_the_axis():
+    # Sizes and errors as in a real all-variants run: dynamic, int8 and int16x8 crowd.
+    values = [
+        ("fp32", 13_040.0, 7.45e-9),
+        ("fp16", 8_312.0, 2.08e-5),
+        ("dynamic", 5_544.0, 5.73e-4),
+        ("int8", 5_728.0, 2.54e-3),
+        ("int16x8", 6_352.0, 5.94e-4),
+    ]
+    plot = scatter("t", "size", "err", values, selected="dynamic")
+
+    def box(p):
+        width = CHAR_WIDTH * len(p.label)
+        x0 = p.lx if p.anchor == "start" else p.lx - width
+        return (x0, p.ly - LABEL_HEIGHT + 2, x0 + width, p.ly + 2)
+
+    boxes = [box(p) for p in plot.points]
+    for i, a in enumerate(boxes):
+        assert a[0] > plot.left, plot.points[i].label
+        for b in boxes[i + 1 :]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
 
 
 def test_bars_scale_to_the_largest_and_keep_the_order():

@@ -95,6 +95,10 @@ class PlotPoint:
     py: float = 0.0
     on_front: bool = False
     selected: bool = False
+    # Where the label goes (its text anchor point) and which way it reads from there.
+    lx: float = 0.0
+    ly: float = 0.0
+    anchor: str = "start"
 
 
 @dataclass
@@ -144,7 +148,52 @@ def scatter(
     plot.x_ticks = [(x_axis(v), v) for v in x_axis.ticks()]
     plot.y_ticks = [(y_axis(v), v) for v in y_axis.ticks()]
     plot.front_path = staircase([p for p in plot.points if p.on_front])
+    place_labels(plot.points, (left, top, right, bottom))
     return plot
+
+
+CHAR_WIDTH = 6.5  # px per character at the template's 11 px font, roughly
+LABEL_HEIGHT = 12.0
+# Offsets (dx, dy, anchor) tried in turn: right above, right below, left above, left below,
+# further up, further down.
+_LABEL_SPOTS = (
+    (9, -6, "start"),
+    (9, 14, "start"),
+    (-9, -6, "end"),
+    (-9, 14, "end"),
+    (9, -20, "start"),
+    (9, 28, "start"),
+)
+
+
+def place_labels(points: Sequence[PlotPoint], frame: tuple[float, float, float, float]) -> None:
+    """Puts each label where it overlaps no label placed before it nor a dot, inside the
+    frame if it can; the selected point's label is placed first, so it is never the one
+    pushed aside."""
+    left, top, right, bottom = frame
+    boxes: list[tuple[float, float, float, float]] = []
+    dots = [(p.px - 6, p.py - 6, p.px + 6, p.py + 6) for p in points]
+    for p in sorted(points, key=lambda p: (not p.selected, p.px)):
+        width = CHAR_WIDTH * len(p.label)
+        choice = None
+        for dx, dy, anchor in _LABEL_SPOTS:
+            x0 = p.px + dx if anchor == "start" else p.px + dx - width
+            box = (x0, p.py + dy - LABEL_HEIGHT + 2, x0 + width, p.py + dy + 2)
+            inside = box[0] >= left + 2 and box[2] <= right + 20 and box[1] >= 0
+            clear = not any(_overlap(box, b) for b in boxes + dots)
+            if inside and clear:
+                choice = (dx, dy, anchor, box)
+                break
+        if choice is None:  # crowded: the first spot, overlapping
+            dx, dy, anchor = _LABEL_SPOTS[0]
+            choice = (dx, dy, anchor, (p.px + dx, p.py + dy - 10, p.px + dx + width, p.py + dy))
+        dx, dy, p.anchor, box = choice
+        p.lx, p.ly = p.px + dx, p.py + dy
+        boxes.append(box)
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def staircase(front: Sequence[PlotPoint]) -> str:
