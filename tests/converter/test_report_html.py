@@ -15,6 +15,8 @@ from tflite_operator.converter.report_html import (
     render_html,
 )
 from tflite_operator.converter.report_plots import (
+    CHAR_WIDTH,
+    LABEL_HEIGHT,
     Axis,
     axis_for,
     bars,
@@ -23,7 +25,6 @@ from tflite_operator.converter.report_plots import (
     scatter,
     size_unit,
 )
-from tflite_operator.converter.report_plots import CHAR_WIDTH, LABEL_HEIGHT
 
 # -- geometry ----------------------------------------------------------------------------------
 

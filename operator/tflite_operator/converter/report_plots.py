@@ -179,7 +179,8 @@ def place_labels(points: Sequence[PlotPoint], frame: tuple[float, float, float, 
         for dx, dy, anchor in _LABEL_SPOTS:
             x0 = p.px + dx if anchor == "start" else p.px + dx - width
             box = (x0, p.py + dy - LABEL_HEIGHT + 2, x0 + width, p.py + dy + 2)
-            inside = box[0] >= left + 2 and box[2] <= right + 20 and box[1] >= 0
+            inside = left + 2 <= box[0] and box[2] <= right + 20 and top - 18 <= box[1]
+            inside = inside and box[3] <= bottom - 2
             clear = not any(_overlap(box, b) for b in boxes + dots)
             if inside and clear:
                 choice = (dx, dy, anchor, box)
