@@ -6,7 +6,13 @@ import re
 
 import pytest
 
-from tflite_operator.api.report import Report, VariantReport, VariantStatus, _Model
+from tflite_operator.api.report import (
+    AccuracyReport,
+    Report,
+    VariantReport,
+    VariantStatus,
+    _Model,
+)
 from tflite_operator.converter.report_html import (
     format_ms,
     format_percent,
@@ -54,6 +60,8 @@ def test_log_axis_for_errors_spanning_orders_of_magnitude():
     assert axis(1e-5) == pytest.approx(600.0 * 4 / 7)
     assert axis.ticks()[0] == 1e-9 and axis.ticks()[-1] == pytest.approx(1e-2)
     assert not axis_for([4.0, 5.0], 0.0, 1.0).log
+    with_zero = axis_for([0.0, 1e-6, 1e-2], 0.0, 400.0)  # an exact match on a log axis
+    assert with_zero.log and with_zero(0.0) == 0.0 and with_zero.lo == 1e-6
 
 
 def test_size_axis_ticks_are_round_in_kib():
@@ -179,7 +187,13 @@ class AccuracyControlReport(_Model):
     steps: int
 
 
+class FutureAccuracy(AccuracyReport):
+    task_accuracy: float | None = None
+    min_snr_db: float | None = None
+
+
 class FutureVariant(VariantReport):
+    accuracy: FutureAccuracy | None = None
     layer_errors: list[LayerError] = []
     accuracy_control: AccuracyControlReport | None = None
     converter_settings: dict[str, str] = {}
@@ -211,7 +225,11 @@ def test_per_layer_errors_settings_and_accuracy_control_when_the_report_has_them
         "met": True,
         "steps": 1,
     }
+    int8["accuracy"]["task_accuracy"] = 0.9267
+    int8["accuracy"]["min_snr_db"] = 31.25
     html = render_html(FutureReport.model_validate(data))
+    assert "<th>task accuracy</th>" in html and "<th>SNR dB</th>" in html
+    assert '<td class="n">92.7 %</td>' in html and '<td class="n">31.2</td>' in html
     layer_svg = next(s for s in _svgs(html) if "per-layer error of int8" in s)
     assert layer_svg.count('class="bar"') == 2
     assert "sequential/conv2d/Relu;&lt;b&gt;" in layer_svg and "(CONV_2D)" in layer_svg

@@ -78,8 +78,11 @@ def axis_for(values: Sequence[float], start: float, end: float, unit: float = 1.
     """An axis holding every value with a margin; log10 when they span more than 20x (errors
     from 1e-8 for fp32 to 1e-2 for int8 are all visible then) and all are positive."""
     lo, hi = min(values), max(values)
-    if lo > 0 and hi / lo > 20:
-        exp_lo, exp_hi = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    positive = [v for v in values if v > 0]
+    if lo >= 0 and positive and max(positive) / min(positive) > 20:
+        # An exact 0 (fp32 can match the source bit for bit) sits on the axis' lowest value.
+        exp_lo = math.floor(math.log10(min(positive)))
+        exp_hi = math.ceil(math.log10(max(positive)))
         return Axis(10.0**exp_lo, 10.0**exp_hi, start, end, log=True)
     span = (hi - lo) or abs(hi) or 1.0
     lo_edge = max(0.0, lo - span * 0.15) if lo >= 0 else lo - span * 0.15
