@@ -138,8 +138,10 @@ def _filtered_stderr_fd() -> Iterator[None]:
         os.dup2(real, 2)  # closes this process's end of the pipe: the filter sees EOF
         os.close(real)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            # A child that still holds the pipe (a worker left running) keeps it open.
-            proc.wait(timeout=10)
+            # The filter ends when every writer has closed the pipe; a child process still
+            # running (a multiprocessing forkserver lives until this process exits) holds
+            # it open, and then the filter ends with that child: do not wait for it long.
+            proc.wait(timeout=2)
 
 
 def filter_stream(src: BinaryIO, dst: BinaryIO) -> None:
