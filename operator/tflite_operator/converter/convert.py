@@ -32,6 +32,7 @@ class ConvertedVariant:
     output_types: list[str]
     ops: OpsReport
     seconds: float
+    settings: dict[str, str]  # applied_settings() of the converter that made it
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,8 @@ def convert_variant(
     for every signature it fits (same input names), a mapping gives samples per signature key.
     index: the variant's position in spec.variants, only to name the field in messages.
     """
-    tf = import_tensorflow()
     field = f"spec.variants[{index if index is not None else variant.name}]"
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        str(source.export_dir), signature_keys=source.signature_keys
-    )
-    configure(converter, variant, calibration_plan(source, variant, calibration), tf)
+    converter = new_converter(source, variant, calibration_plan(source, variant, calibration))
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -79,7 +76,18 @@ def convert_variant(
         output_types=output_types,
         ops=op_summary(tflite),
         seconds=seconds,
+        settings=applied_settings(converter),
     )
+
+
+def new_converter(source: SourceModel, variant: Variant, plan: Mapping[str, Samples]) -> Any:
+    """A TFLiteConverter for the source's chosen signatures, configured for the variant."""
+    tf = import_tensorflow()
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(source.export_dir), signature_keys=source.signature_keys
+    )
+    configure(converter, variant, plan, tf)
+    return converter
 
 
 def calibration_plan(
@@ -152,6 +160,43 @@ def configure(converter: Any, variant: Variant, plan: Mapping[str, Samples], tf:
         if io_dtype is not None:
             converter.inference_input_type = io_dtype
             converter.inference_output_type = io_dtype
+
+
+# Always reported, default or not: what a reader compares between variants.
+_CORE_SETTINGS = ("optimizations", "inference_input_type", "inference_output_type")
+# Where the model came from, not how it was converted.
+_NOT_SETTINGS = ("saved_model_dir", "_saved_model", "_funcs", "_trackable_obj", "_metadata")
+
+
+def applied_settings(converter: Any) -> dict[str, str]:
+    """The converter's settings as the report shows them: the core ones, the target spec, and
+    every other flag (`experimental_*`, `_experimental_*`, ...) that differs from a default
+    TFLiteConverter, read back from the object so the report says what was applied."""
+    tf = import_tensorflow()
+    default = vars(tf.lite.TFLiteConverter([], None))
+    settings: dict[str, str] = {}
+    for name, value in sorted(vars(converter).items()):
+        if name.startswith(_NOT_SETTINGS) or (not _is_flag(value) and name not in _CORE_SETTINGS):
+            continue
+        if name in _CORE_SETTINGS or default.get(name) != value:
+            settings[name] = _setting_text(value)
+    spec = converter.target_spec
+    settings["target_spec.supported_ops"] = _setting_text(spec.supported_ops)
+    settings["target_spec.supported_types"] = _setting_text(spec.supported_types)
+    if converter.representative_dataset is not None:
+        settings["representative_dataset"] = "set (calibration samples per signature)"
+    return settings
+
+
+def _is_flag(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | str)
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, set | frozenset | list | tuple):
+        return "[" + ", ".join(sorted(_setting_text(v) for v in value)) + "]"
+    name = getattr(value, "name", None)  # OpsSet / Optimize enums, tf.DType
+    return name if isinstance(name, str) else str(value)
 
 
 def check_io_types(

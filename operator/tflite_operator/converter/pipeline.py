@@ -23,7 +23,14 @@ from tflite_operator.api.report import (
     VariantStatus,
 )
 from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, ConversionSpec, Variant
-from tflite_operator.converter import benchmark, convert, data, source, validate
+from tflite_operator.converter import (
+    accuracy_control_stage,
+    benchmark,
+    convert,
+    data,
+    source,
+    validate,
+)
 from tflite_operator.converter.progress import Progress, StageClock
 from tflite_operator.converter.report_html import render_html
 from tflite_operator.converter.target import evaluate_target, select_variant
@@ -104,6 +111,7 @@ def run(
     variants: list[VariantReport] = []
     tflite: dict[str, bytes] = {}
     first_error: ConversionError | None = None
+    calibrations: dict[str, dict[str, data.Samples]] = {}  # variant name -> per signature
     with clock.stage("convert", f"{len(spec.variants)} variant(s)", total=len(spec.variants)):
         for index, variant in enumerate(spec.variants):
             calib_by_signature: dict[str, data.Samples] = {}
@@ -115,6 +123,7 @@ def run(
                         cal.uri, cal.samples, cal.seed, sig, field
                     )
             calib = calib_by_signature.get(signature.key)
+            calibrations[variant.name] = calib_by_signature
             try:
                 converted = convert.convert_variant(
                     model, variant, calib_by_signature or None, index=index
@@ -138,6 +147,7 @@ def run(
                     calibration=calib.report if calib else None,
                     ops=converted.ops,
                     convert_seconds=round(converted.seconds, 3),
+                    converter_settings=converted.settings,
                 )
             )
             progress.step("convert", f"{variant.name}: {len(converted.tflite):,} B")
@@ -171,6 +181,10 @@ def run(
                 except validate.NotRunnableError as err:
                     rep.benchmark = BenchmarkReport(runnable=False, reason=str(err))
                     progress.step("validate", f"{variant.name}: not runnable here")
+        # Keeps the worst layers of int8 variants in float where accuracyControl asks for it.
+        accuracy_control_stage.run_stage(
+            clock, model, converted_variants, tflite, calibrations, samples, spec
+        )
 
     source_latency: LatencyStats | None = None
     source_note: str | None = None

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tflite_operator.api.report import Selection, TargetVerdict, VariantReport, VariantStatus
+from tflite_operator.api.report import (
+    AccuracyReport,
+    Selection,
+    TargetVerdict,
+    VariantReport,
+    VariantStatus,
+)
 from tflite_operator.api.spec import Target
 
 
@@ -32,7 +38,32 @@ def evaluate_target(
                 f"p50 latency {bench.latency_ms.p50:.2f} ms exceeds maxLatencyMs "
                 f"{target.max_latency_ms} ms"
             )
-    accuracy = variant.accuracy
+    failed.extend(accuracy_failures(variant.accuracy, target, tolerance))
+    if target.allowed_ops is not None and variant.ops is not None:
+        allowed = set(target.allowed_ops)
+        used = [*variant.ops.builtin, *variant.ops.select_tf, *variant.ops.custom]
+        unsupported = sorted({op for op in used if op not in allowed})
+        if unsupported:
+            failed.append(f"uses ops outside allowedOps: {', '.join(unsupported)}")
+    return TargetVerdict(meets=not failed, failed=failed)
+
+
+def accuracy_budgets(target: Target, tolerance: float | None) -> list[str]:
+    """The accuracy budgets in force, as the user wrote them ("maxOutputError 0.05")."""
+    budgets = []
+    if tolerance is not None:
+        budgets.append(f"maxOutputError {tolerance}")
+    if target.min_top1_agreement is not None:
+        budgets.append(f"minTop1Agreement {target.min_top1_agreement}")
+    return budgets
+
+
+def accuracy_failures(
+    accuracy: AccuracyReport | None, target: Target, tolerance: float | None
+) -> list[str]:
+    """Every unmet accuracy budget: the predicate accuracy control searches with, so a budget
+    added here is one it keeps layers in float for."""
+    failed: list[str] = []
     if tolerance is not None:
         if accuracy is None:
             failed.append(f"output error unknown (validation not run); budget {tolerance}")
@@ -49,13 +80,7 @@ def evaluate_target(
                 f"top-1 agreement {agreement:.3f} below minTop1Agreement "
                 f"{target.min_top1_agreement}"
             )
-    if target.allowed_ops is not None and variant.ops is not None:
-        allowed = set(target.allowed_ops)
-        used = [*variant.ops.builtin, *variant.ops.select_tf, *variant.ops.custom]
-        unsupported = sorted({op for op in used if op not in allowed})
-        if unsupported:
-            failed.append(f"uses ops outside allowedOps: {', '.join(unsupported)}")
-    return TargetVerdict(meets=not failed, failed=failed)
+    return failed
 
 
 def select_variant(variants: Sequence[VariantReport]) -> Selection:

@@ -1,0 +1,172 @@
+"""The accuracy-control stage: after validation, before the benchmark.
+
+For every validated int8 variant it records the per-layer quantization error (the report's
+layer chart); for a variant with `accuracyControl` that misses its accuracy budgets it keeps the
+worst layers in float until the budgets hold or `maxFloatLayers` is reached, and the variant
+then ships that model. Ranking and search order live in accuracy_control.py, the TensorFlow
+calls in quant_debug.py; this module joins them to validation, the target and the benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from tflite_operator.api.errors import ConversionError
+from tflite_operator.api.report import AccuracyControlReport, AccuracyReport, VariantReport
+from tflite_operator.api.spec import ConversionSpec, Quantization, Variant
+from tflite_operator.converter import accuracy_control, benchmark, validate
+from tflite_operator.converter.convert import check_io_types
+from tflite_operator.converter.data import Samples
+from tflite_operator.converter.ops import op_summary
+from tflite_operator.converter.progress import StageClock
+from tflite_operator.converter.quant_debug import LayerDebugger, unsupported_reason
+from tflite_operator.converter.source import SourceModel, first_line
+from tflite_operator.converter.target import accuracy_budgets, accuracy_failures
+
+STAGE = "accuracy-control"
+# Runs per model for the latency cost: a few, since the benchmark stage times the result fully.
+COST_RUNS = 10
+
+
+def run_stage(
+    clock: StageClock,
+    model: SourceModel,
+    variants: Sequence[tuple[Variant, VariantReport]],
+    tflite: dict[str, bytes],
+    calibrations: Mapping[str, Mapping[str, Samples]],
+    samples: Samples,
+    spec: ConversionSpec,
+) -> None:
+    """Fill layer_errors/accuracy_control of the validated quantized variants; replace the
+    models in `tflite` of those that keep layers in float."""
+    chosen = [
+        (v, r)
+        for v, r in variants
+        if r.accuracy is not None
+        and (v.quantization == Quantization.INT8 or v.accuracy_control is not None)
+    ]
+    if not chosen:
+        return
+    with clock.stage(STAGE, f"{len(chosen)} quantized variant(s)", total=len(chosen)):
+        for variant, rep in chosen:
+            tflite[variant.name] = control_variant(
+                model, variant, rep, tflite[variant.name], calibrations[variant.name], samples, spec
+            )
+            detail = "layer errors measured"
+            if rep.accuracy_control is not None:
+                control = rep.accuracy_control
+                detail = f"{len(control.float_layers)} float layer(s), met={control.met}"
+            clock.progress.step(STAGE, f"{variant.name}: {detail}")
+
+
+def control_variant(
+    model: SourceModel,
+    variant: Variant,
+    rep: VariantReport,
+    plain: bytes,
+    calibration: Mapping[str, Samples],
+    samples: Samples,
+    spec: ConversionSpec,
+) -> bytes:
+    """The model this variant ships; rep gets the layer errors and the control's report."""
+    assert rep.accuracy is not None
+    key = model.signatures[0].key
+    tolerance = spec.tolerance_for(variant)
+    failures = accuracy_failures(rep.accuracy, spec.target, tolerance)
+    budget = ", ".join(accuracy_budgets(spec.target, tolerance)) or "none set"
+    error = rep.accuracy.max_abs_error
+
+    def report(note: str, met: bool = not failures) -> bytes:
+        if variant.accuracy_control is not None:
+            rep.accuracy_control = AccuracyControlReport(
+                float_layers=[],
+                budget=budget,
+                error_before=error,
+                error_after=error,
+                size_cost_bytes=0,
+                met=met,
+                steps=0,
+                note=note,
+            )
+        return plain
+
+    reason = unsupported_reason(variant)
+    if reason is not None:
+        return report(reason)
+    try:
+        debugger = LayerDebugger(model, variant, calibration, key)
+        ranked = accuracy_control.rank_layers(debugger.layer_errors())
+    except Exception as e:  # the debugger is experimental TensorFlow: say what failed, go on
+        return report(f"per-layer errors could not be measured: {first_line(e)}")
+    rep.layer_errors = ranked[: accuracy_control.MAX_REPORTED_LAYERS]
+    if variant.accuracy_control is None:
+        return plain
+    if budget == "none set":
+        return report("no accuracy budget to meet: set target.maxOutputError or minTop1Agreement")
+    if not failures:
+        return report("the plain quantized model meets the budgets: no layer kept in float")
+
+    threads = spec.benchmark.threads
+
+    def attempt(layers: list[str]) -> tuple[bytes, AccuracyReport | None]:
+        candidate = debugger.quantize(layers)
+        try:
+            return candidate, validate.compare(model, key, candidate, samples, tolerance, threads)
+        except (ConversionError, validate.NotRunnableError):
+            return candidate, None  # not runnable or not comparable: does not meet
+
+    def meets(result: tuple[bytes, AccuracyReport | None]) -> bool:
+        accuracy = result[1]
+        return accuracy is not None and not accuracy_failures(accuracy, spec.target, tolerance)
+
+    names = accuracy_control.candidates(ranked)
+    limit = variant.accuracy_control.max_float_layers
+    search = accuracy_control.search(names, limit, attempt, meets)
+    chosen = search.chosen
+    if chosen is None or chosen.result[1] is None:
+        return report("no layer has a quantization error to remove", met=False)
+    shipped, accuracy = chosen.result
+    assert accuracy is not None
+    field = f"spec.variants[{variant.name}]"
+    try:
+        types = check_io_types(shipped, model.signatures, variant, field)
+    except ConversionError as e:
+        return report(f"the model with float layers breaks ioType: {e.message}", met=False)
+
+    rep.input_types, rep.output_types = types
+    note = None
+    if not search.met and len(names) > limit:
+        note = f"budgets still missed with {limit} float layer(s): raise maxFloatLayers"
+    rep.accuracy_control = AccuracyControlReport(
+        float_layers=chosen.float_layers,
+        budget=budget,
+        error_before=error,
+        error_after=accuracy.max_abs_error,
+        size_cost_bytes=len(shipped) - len(plain),
+        latency_cost_ms=_latency_cost(plain, shipped, key, samples, spec),
+        met=search.met,
+        steps=len(search.attempts),
+        note=note,
+    )
+    rep.accuracy = accuracy
+    rep.size_bytes = len(shipped)
+    rep.compression_ratio = round(model.size_bytes / len(shipped), 3)
+    rep.ops = op_summary(shipped)
+    rep.converter_settings = debugger.settings_with(chosen.float_layers)
+    return shipped
+
+
+def _latency_cost(
+    plain: bytes, shipped: bytes, key: str, samples: Samples, spec: ConversionSpec
+) -> float | None:
+    """p50 of the shipped model minus the plain one's, a few runs each (None: no benchmark)."""
+    bench = spec.benchmark
+    if not bench.enabled:
+        return None
+    runs, warmup = min(bench.runs, COST_RUNS), min(bench.warmup_runs, 2)
+    inputs = samples.inputs[0]
+    before = benchmark.benchmark_tflite(plain, key, inputs, runs, warmup, bench.threads)
+    after = benchmark.benchmark_tflite(shipped, key, inputs, runs, warmup, bench.threads)
+    if before.latency_ms is None or after.latency_ms is None:
+        return None
+    return round(after.latency_ms.p50 - before.latency_ms.p50, 3) + 0.0  # no "-0.0"
