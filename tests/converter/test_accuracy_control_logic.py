@@ -24,7 +24,7 @@ def test_ranking_is_worst_first_with_unmeasured_layers_last_and_ties_by_name():
 
 def test_candidates_skip_layers_with_nothing_to_gain_and_duplicates():
     ranked = rank_layers([err("bad", 9.0), err("exact", 0.0), err("nan", math.nan)])
-    assert candidates(ranked + [err("bad", 9.0)]) == ["bad"]
+    assert candidates([*ranked, err("bad", 9.0)]) == ["bad"]
     assert candidates(ranked, threshold=10.0) == []
 
 
