@@ -71,7 +71,11 @@ CASES = [
     Case(
         "accuracy-control-without-integer-quantization",
         with_(variants=[{"name": "x", "quantization": "float16", "accuracyControl": {}}]),
-        "spec.variants[0].accuracyControl",
+        (
+            "spec.variants[0].accuracyControl",
+            "with quantization float16 there is nothing to keep in float: remove "
+            "accuracyControl or set quantization: int8",
+        ),
         "accuracyControl keeps layers of an int8 or int16x8 model in float",
     ),
     Case(
