@@ -73,6 +73,13 @@ def run(bad_layer_model, data_npz, tmp_path_factory):
                     "accuracyControl": {"maxFloatLayers": 4},
                 },
                 {
+                    "name": "out-of-reach",
+                    "quantization": "int8",
+                    "representativeDataset": calibration,
+                    "maxOutputError": 0.0,
+                    "accuracyControl": {"maxFloatLayers": 1},
+                },
+                {
                     "name": "int16x8",
                     "quantization": "int16x8",
                     "representativeDataset": calibration,
@@ -119,6 +126,18 @@ def test_controlled_int8_meets_it_with_the_bad_layer_in_float(run):
     assert "denylisted_nodes" in controlled.converter_settings
     assert BAD in controlled.converter_settings["denylisted_nodes"]
     assert controlled.benchmark.latency_ms is not None  # the benchmark timed the shipped model
+
+
+def test_a_budget_the_cap_cannot_reach_ships_the_plain_model_and_says_so(run):
+    variants, _ = run
+    variant = variants["out-of-reach"]
+    control = variant.accuracy_control
+    assert not control.met and not variant.target.meets
+    assert control.float_layers == [] and control.steps == 1
+    assert control.error_after == control.error_before == variant.accuracy.max_abs_error
+    assert "raise maxFloatLayers" in control.note
+    assert variant.size_bytes == variants["int8"].size_bytes
+    assert "denylisted_nodes" not in variant.converter_settings
 
 
 def test_the_report_json_carries_it(run):

@@ -65,26 +65,28 @@ def test_doubling_overshoots_then_bisection_gives_layers_back():
     assert len(result.attempts) == 6
 
 
-def test_a_budget_out_of_reach_stops_at_the_cap_and_keeps_the_most_it_tried():
+def test_a_budget_out_of_reach_stops_at_the_cap_and_chooses_nothing():
     attempt, tried = needs("l10")
     result = search(RANKED, 4, attempt, meets=bool)
     assert not result.met
     assert [len(t) for t in tried] == [1, 2, 4]
-    assert result.chosen.float_layers == RANKED[:4]
+    assert result.chosen is None
+    assert result.largest.float_layers == RANKED[:4]
 
 
 def test_the_cap_is_never_exceeded_and_fewer_candidates_than_the_cap_are_all_tried():
     attempt, tried = needs("l2")
     result = search(RANKED[:3], 64, attempt, meets=bool)
     assert [len(t) for t in tried] == [1, 2, 3]
-    assert result.chosen.float_layers == RANKED[:3]
+    assert result.chosen.float_layers == RANKED[:3] == result.largest.float_layers
     assert max(len(t) for t in tried) <= 3
 
 
 def test_no_candidates_means_no_attempt():
     attempt, tried = needs("l0")
     result = search([], 8, attempt, meets=bool)
-    assert tried == [] and result.chosen is None and not result.met
+    assert tried == [] and result.chosen is None and result.largest is None
+    assert not result.met
 
 
 def test_the_budget_predicate_is_the_targets_accuracy_part():
