@@ -42,6 +42,12 @@ def run_stage(
     """Fill layer_errors/accuracy_control of the validated quantized variants; replace the
     models in `tflite` of those that keep layers in float."""
     chosen = [(v, r) for v, r in variants if r.accuracy is not None and v.accuracy_control]
+    for variant, rep in variants:
+        if variant.accuracy_control and rep.accuracy is None:
+            clock.progress.warn(
+                f"variant {variant.name!r}: accuracyControl needs the variant validated, and "
+                f"this runtime cannot run it; no layer kept in float"
+            )
     if not chosen:
         return
     with clock.stage(STAGE, f"{len(chosen)} quantized variant(s)", total=len(chosen)):
