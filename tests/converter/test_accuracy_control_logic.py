@@ -89,25 +89,28 @@ def test_no_candidates_means_no_attempt():
     assert not result.met
 
 
-def test_the_budget_predicate_is_the_targets_accuracy_part():
-    from tflite_operator.api.report import AccuracyReport
+def test_the_budget_predicate_is_the_targets_accuracy_part_over_every_signature():
+    from tflite_operator.api.report import AccuracyReport, SignatureCheck
     from tflite_operator.api.spec import Target
     from tflite_operator.converter.target import accuracy_budgets, accuracy_failures
 
     target = Target(max_output_error=0.1, min_top1_agreement=0.9, max_model_size_bytes=1)
-    accuracy = AccuracyReport(
-        samples=4,
-        outputs=[],
-        max_abs_error=0.05,
-        top1_agreement=0.8,
-        within_tolerance=True,
-        verdict="",
-    )
+
+    def check(key: str, error: float, top1: float) -> SignatureCheck:
+        accuracy = AccuracyReport(
+            samples=4,
+            outputs=[],
+            max_abs_error=error,
+            top1_agreement=top1,
+            within_tolerance=True,
+            verdict="",
+        )
+        return SignatureCheck(key=key, accuracy=accuracy)
+
     assert accuracy_budgets(target, 0.1) == ["maxOutputError 0.1", "minTop1Agreement 0.9"]
     # Size is not an accuracy budget: float layers cannot fix it.
-    assert accuracy_failures(accuracy, target, 0.1) == [
-        "top-1 agreement 0.800 below minTop1Agreement 0.9"
-    ]
-    assert (
-        accuracy_failures(accuracy.model_copy(update={"top1_agreement": 0.95}), target, 0.1) == []
-    )
+    assert accuracy_failures([check("a", 0.05, 0.95)], target, 0.1) == []
+    failures = accuracy_failures([check("a", 0.05, 0.95), check("b", 0.2, 0.8)], target, 0.1)
+    assert len(failures) == 2 and "'b'" in failures[0] and "'b'" in failures[1]
+    # Not measured is not met.
+    assert accuracy_failures([SignatureCheck(key="a")], target, 0.1)

@@ -11,17 +11,18 @@ calls in quant_debug.py; this module joins them to validation, the target and th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from tflite_operator.api.errors import ConversionError
-from tflite_operator.api.report import AccuracyControlReport, AccuracyReport, VariantReport
+from tflite_operator.api.report import AccuracyControlReport, SignatureCheck, VariantReport
 from tflite_operator.api.spec import ConversionSpec, Variant
 from tflite_operator.converter import accuracy_control, benchmark, validate
 from tflite_operator.converter.convert import check_io_types
 from tflite_operator.converter.data import Samples
 from tflite_operator.converter.ops import op_summary
-from tflite_operator.converter.progress import StageClock
 from tflite_operator.converter.quant_debug import LayerDebugger, unsupported_reason
+from tflite_operator.converter.run_state import RunState
+from tflite_operator.converter.signature_checks import validation_samples
 from tflite_operator.converter.source import SourceModel, first_line
 from tflite_operator.converter.target import accuracy_budgets, accuracy_failures
 
@@ -29,35 +30,53 @@ STAGE = "accuracy-control"
 # Runs per model for the latency cost: a few, since the benchmark stage times the result fully.
 COST_RUNS = 10
 
+Checks = list[SignatureCheck]
 
-def run_stage(
-    clock: StageClock,
-    model: SourceModel,
-    variants: Sequence[tuple[Variant, VariantReport]],
-    tflite: dict[str, bytes],
-    calibrations: Mapping[str, Mapping[str, Samples]],
-    samples: Samples,
-    spec: ConversionSpec,
-) -> None:
-    """Fill layer_errors/accuracy_control of the validated quantized variants; replace the
-    models in `tflite` of those that keep layers in float."""
-    chosen = [(v, r) for v, r in variants if r.accuracy is not None and v.accuracy_control]
-    for variant, rep in variants:
-        if variant.accuracy_control and rep.accuracy is None:
-            clock.progress.warn(
+
+def control_all(state: RunState) -> None:
+    """The stage: every converted variant with accuracyControl, once validation has run."""
+    spec = state.spec
+    wanted = [(v, r) for v, r in state.converted() if v.accuracy_control]
+    chosen = [(v, r) for v, r in wanted if r.accuracy is not None]
+    for variant, rep in wanted:
+        if rep.accuracy is None:
+            why = "validation is disabled" if not spec.validation.enabled else "it cannot run here"
+            state.progress.warn(
                 f"variant {variant.name!r}: accuracyControl needs the variant validated, and "
-                f"this runtime cannot run it; no layer kept in float"
+                f"{why}; no layer kept in float"
             )
     if not chosen:
         return
-    with clock.stage(STAGE, f"{len(chosen)} quantized variant(s)", total=len(chosen)):
+    samples = validation_samples(state)
+    with state.clock.stage(STAGE, f"{len(chosen)} quantized variant(s)", total=len(chosen)):
         for variant, rep in chosen:
-            tflite[variant.name] = control_variant(
-                model, variant, rep, tflite[variant.name], calibrations[variant.name], samples, spec
+            state.tflite[variant.name] = control_variant(
+                state.source_model,
+                variant,
+                rep,
+                state.tflite[variant.name],
+                _calibration(state, variant),
+                samples,
+                spec,
             )
             control = rep.accuracy_control
+            assert control is not None
             detail = f"{len(control.float_layers)} float layer(s), met={control.met}"
-            clock.progress.step(STAGE, f"{variant.name}: {detail}")
+            state.progress.step(STAGE, f"{variant.name}: {detail}")
+
+
+def _calibration(state: RunState, variant: Variant) -> dict[str, Samples]:
+    """The variant's calibration samples per signature: the ones its conversion used (cached)."""
+    cal = variant.calibration
+    field = f"spec.variants[{state.spec.variants.index(variant)}].representativeDataset.uri"
+    return {
+        sig.key: state.samples_for(cal.uri, cal.samples, cal.seed, sig, field)
+        for sig in state.source_model.signatures
+    }
+
+
+def _worst_error(checks: Checks) -> float:
+    return max((c.accuracy.max_abs_error for c in checks if c.accuracy), default=float("nan"))
 
 
 def control_variant(
@@ -66,16 +85,20 @@ def control_variant(
     rep: VariantReport,
     plain: bytes,
     calibration: Mapping[str, Samples],
-    samples: Samples,
+    samples: Mapping[str, Samples],
     spec: ConversionSpec,
 ) -> bytes:
-    """The model this variant ships; rep gets the layer errors and the control's report."""
+    """The model this variant ships; rep gets the layer errors and the control's report.
+
+    samples: validation inputs per signature; every signature is re-validated per attempt.
+    """
     assert rep.accuracy is not None and variant.accuracy_control is not None
     key = model.signatures[0].key
     tolerance = spec.tolerance_for(variant)
-    failures = accuracy_failures(rep.accuracy, spec.target, tolerance)
+    checks = rep.signature_checks or [SignatureCheck(key=key, accuracy=rep.accuracy)]
+    failures = accuracy_failures(checks, spec.target, tolerance)
     budget = ", ".join(accuracy_budgets(spec.target, tolerance)) or "none set"
-    error = rep.accuracy.max_abs_error
+    error = _worst_error(checks)
 
     def report(note: str, met: bool = not failures, steps: int = 0) -> bytes:
         """Ship the plain model; the control's report says why."""
@@ -107,16 +130,24 @@ def control_variant(
 
     threads = spec.benchmark.threads
 
-    def attempt(layers: list[str]) -> tuple[bytes, AccuracyReport | None]:
+    def attempt(layers: list[str]) -> tuple[bytes, Checks | None]:
         candidate = debugger.quantize(layers)
         try:
-            return candidate, validate.compare(model, key, candidate, samples, tolerance, threads)
+            return candidate, [
+                SignatureCheck(
+                    key=sig.key,
+                    accuracy=validate.compare(
+                        model, sig.key, candidate, samples[sig.key], tolerance, threads
+                    ),
+                )
+                for sig in model.signatures
+            ]
         except (ConversionError, validate.NotRunnableError):
             return candidate, None  # not runnable or not comparable: does not meet
 
-    def meets(result: tuple[bytes, AccuracyReport | None]) -> bool:
-        accuracy = result[1]
-        return accuracy is not None and not accuracy_failures(accuracy, spec.target, tolerance)
+    def meets(result: tuple[bytes, Checks | None]) -> bool:
+        tried = result[1]
+        return tried is not None and not accuracy_failures(tried, spec.target, tolerance)
 
     names = accuracy_control.candidates(ranked)
     limit = variant.accuracy_control.max_float_layers
@@ -126,15 +157,15 @@ def control_variant(
         return report("no layer has a quantization error above zero to remove", met=False)
     if chosen is None:
         tried = largest.result[1]
-        reached = f"max abs error {tried.max_abs_error:.4g}" if tried else "not runnable"
+        reached = f"max abs error {_worst_error(tried):.4g}" if tried else "not runnable"
         more = "raise maxFloatLayers, or " if len(names) > limit else ""
         note = (
             f"budgets still missed with {len(largest.float_layers)} float layer(s) ({reached}); "
             f"shipped without float layers: {more}relax the budget or use a float variant"
         )
         return report(note, met=False, steps=len(search.attempts))
-    shipped, accuracy = chosen.result
-    assert accuracy is not None
+    shipped, new_checks = chosen.result
+    assert new_checks is not None
     field = f"spec.variants[{variant.name}]"
     try:
         types = check_io_types(shipped, model.signatures, variant, field)
@@ -146,13 +177,14 @@ def control_variant(
         float_layers=chosen.float_layers,
         budget=budget,
         error_before=error,
-        error_after=accuracy.max_abs_error,
+        error_after=_worst_error(new_checks),
         size_cost_bytes=len(shipped) - len(plain),
-        latency_cost_ms=_latency_cost(plain, shipped, key, samples, spec),
+        latency_cost_ms=_latency_cost(plain, shipped, key, samples[key], spec),
         met=True,
         steps=len(search.attempts),
     )
-    rep.accuracy = accuracy
+    rep.signature_checks = new_checks
+    rep.accuracy = new_checks[0].accuracy
     rep.size_bytes = len(shipped)
     rep.compression_ratio = round(model.size_bytes / len(shipped), 3)
     rep.ops = op_summary(shipped)
