@@ -99,6 +99,12 @@ def control_variant(
     failures = accuracy_failures(checks, spec.target, tolerance)
     budget = ", ".join(accuracy_budgets(spec.target, tolerance)) or "none set"
     error = _worst_error(checks)
+    # TensorFlow's debugger runs the model's first subgraph only; say so where it matters.
+    scope = (
+        "; per-layer errors and float layers cover the model's first subgraph only"
+        if len(model.signatures) > 1
+        else ""
+    )
 
     def report(note: str, met: bool = not failures, steps: int = 0) -> bytes:
         """Ship the plain model; the control's report says why."""
@@ -110,7 +116,7 @@ def control_variant(
             size_cost_bytes=0,
             met=met,
             steps=steps,
-            note=note,
+            note=note + scope,
         )
         return plain
 
@@ -118,7 +124,7 @@ def control_variant(
     if reason is not None:
         return report(reason)
     try:
-        debugger = LayerDebugger(model, variant, calibration, key)
+        debugger = LayerDebugger(model, variant, calibration)
         ranked = accuracy_control.rank_layers(debugger.layer_errors())
     except Exception as e:  # the debugger is experimental TensorFlow: say what failed, go on
         return report(f"per-layer errors could not be measured: {first_line(e)}")
@@ -182,6 +188,7 @@ def control_variant(
         latency_cost_ms=_latency_cost(plain, shipped, key, samples[key], spec),
         met=True,
         steps=len(search.attempts),
+        note=scope.removeprefix("; ") or None,
     )
     rep.signature_checks = new_checks
     rep.accuracy = new_checks[0].accuracy

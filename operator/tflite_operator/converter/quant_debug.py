@@ -11,6 +11,10 @@ int8 only. TensorFlow 2.21 quantizes 16x8 with its older quantizer, which has no
 denylist; its MLIR quantizer (the one that has) gives 16-bit activations a non-zero zero point,
 which LiteRT's kernels refuse ("input->params.zero_point != 0" in FULLY_CONNECTED), and the
 debugger's debug model fails the same way. `unsupported_reason()` says so for the report.
+
+Several signatures: the debugger runs the model's first subgraph only, so the per-layer errors
+and the tensor names to keep in float are that subgraph's (tensor names differ between
+subgraphs); every signature is still validated per attempt, so the budgets are judged on all.
 """
 
 from __future__ import annotations
@@ -59,7 +63,6 @@ class LayerDebugger:
         source: SourceModel,
         variant: Variant,
         plan: Mapping[str, Samples],
-        signature_key: str,
     ) -> None:
         tf = import_tensorflow()
         converter = new_converter(source, variant, plan)
@@ -70,9 +73,8 @@ class LayerDebugger:
             converter._experimental_disable_per_channel,
             converter._experimental_disable_per_channel_quantization_for_dense_layers,
         )
-        self._samples = plan[signature_key].inputs[:DEBUG_SAMPLES]
+        self._plan = plan
         self._order: list[str] = []
-        self._signature_key = signature_key
         options = tf.lite.experimental.QuantizationDebugOptions(layer_debug_metrics={"rmse": _rmse})
         with warnings.catch_warnings():
             # The debugger runs on tf.lite.Interpreter, which warns that it is deprecated.
@@ -83,10 +85,9 @@ class LayerDebugger:
 
     def _dataset(self) -> Iterator[list[np.ndarray]]:
         """Samples as the debugger feeds them: a list in the model's input order."""
-        if not self._order:
-            self._order = _input_order(self._debugger.calibrated_model, self._signature_key)
-        for sample in self._samples:
-            yield [np.asarray(sample[name]) for name in self._order]
+        key, order = _first_subgraph_inputs(self._debugger.calibrated_model)
+        for sample in self._plan[key].inputs[:DEBUG_SAMPLES]:
+            yield [np.asarray(sample[name]) for name in order]
 
     def layer_errors(self) -> list[LayerError]:
         """RMSE over the quantization step of every quantized op's output, unsorted."""
@@ -136,21 +137,16 @@ class LayerDebugger:
         }
 
 
-def _input_order(calibrated: bytes, signature_key: str) -> list[str]:
-    """The signature's input names in the order of the model's first subgraph's inputs."""
+def _first_subgraph_inputs(calibrated: bytes) -> tuple[str, list[str]]:
+    """(signature key, its input names in input order) of the model's first subgraph: the one
+    the debugger invokes."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=calibrated)
-    keys = list(interpreter.get_signature_list())
-    key = signature_key if signature_key in keys else keys[0]
-    by_index = {
-        d["index"]: name
-        for name, d in interpreter.get_signature_runner(key).get_input_details().items()
-    }
-    order = [by_index.get(d["index"]) for d in interpreter.get_input_details()]
-    if None in order:
-        raise ValueError(
-            f"the debugger runs the model's first subgraph, which is not signature "
-            f"{signature_key!r}; per-layer errors are only measured for that signature"
-        )
-    return [name for name in order if name is not None]
+    for key in interpreter.get_signature_list():
+        runner = interpreter.get_signature_runner(key)
+        # No public accessor says which subgraph a signature runs; one model, read once.
+        if getattr(runner, "_subgraph_index", 0) == 0:
+            by_index = {d["index"]: name for name, d in runner.get_input_details().items()}
+            return key, [by_index[d["index"]] for d in interpreter.get_input_details()]
+    raise ValueError("no signature runs the model's first subgraph")
