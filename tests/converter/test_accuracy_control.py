@@ -174,3 +174,63 @@ def test_every_variant_reports_the_converter_settings_applied(run):
     assert variants["int16x8"].converter_settings["target_spec.supported_ops"] == (
         "[EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]"
     )
+
+
+def test_several_signatures_are_all_judged_and_the_report_says_which_layers_were_seen(
+    tf, tmp_path_factory
+):
+    """Two signatures share the dead-input weights; the debugger sees one subgraph's tensors,
+    so keeping those in float fixes that signature only, and the budget (judged on both) is
+    still missed: the variant ships plain and the note says why."""
+    rng = np.random.default_rng(0)
+
+    class TwoHeads(tf.Module):
+        def __init__(self):
+            super().__init__()
+            w = rng.normal(size=(8, 8)).astype(np.float32)
+            w[0, :] = 1000.0
+            self.w = tf.Variable(w)
+            self.head = tf.Variable(rng.normal(size=(8, 4)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8], tf.float32, name="x")])
+        def classify(self, x):
+            return {"probs": tf.nn.softmax(tf.nn.relu(x @ self.w) @ self.head)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8], tf.float32, name="x")])
+        def embed(self, x):
+            return {"features": tf.nn.relu(x @ self.w)}
+
+    module = TwoHeads()
+    root = tmp_path_factory.mktemp("two_heads")
+    tf.saved_model.save(
+        module,
+        str(root / "model"),
+        signatures={"serving_default": module.classify, "embed": module.embed},
+    )
+    x = np.random.default_rng(1).normal(size=(16, 8)).astype(np.float32)
+    x[:, 0] = 0.0
+    np.savez(root / "x.npz", x=x)
+    calibration = {"uri": str(root / "x.npz"), "samples": 16}
+    spec = parse_spec(
+        {
+            "source": {"uri": str(root / "model"), "signatureKeys": ["serving_default", "embed"]},
+            "output": {"uri": str(root / "out")},
+            "variants": [
+                {
+                    "name": "int8",
+                    "quantization": "int8",
+                    "representativeDataset": calibration,
+                    "accuracyControl": {"maxFloatLayers": 2},
+                }
+            ],
+            "target": {"maxOutputError": 0.5},
+            "benchmark": {"enabled": False},
+            "validation": {"samples": 8, "datasetUri": str(root / "x.npz")},
+        }
+    )
+    variant = pipeline.run("two-heads", spec, root / "work").report.variants[0]
+    assert [c.key for c in variant.signature_checks] == ["serving_default", "embed"]
+    control = variant.accuracy_control
+    assert control.steps >= 1 and not control.met
+    assert "first subgraph" in control.note
+    assert variant.layer_errors[0].rmse_over_scale > 5
