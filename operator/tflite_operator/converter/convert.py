@@ -17,6 +17,7 @@ from typing import Any
 from tflite_operator.api.errors import ConversionFailedError, SpecError
 from tflite_operator.api.report import OpsReport, SignatureInfo
 from tflite_operator.api.spec import IOType, OpsPolicy, Quantization, Variant
+from tflite_operator.converter.converter_settings import applied_settings
 from tflite_operator.converter.data import Samples
 from tflite_operator.converter.ops import FLEX_ISSUE, op_summary, signature_io
 from tflite_operator.converter.source import SourceModel, first_line, import_tensorflow
@@ -160,43 +161,6 @@ def configure(converter: Any, variant: Variant, plan: Mapping[str, Samples], tf:
         if io_dtype is not None:
             converter.inference_input_type = io_dtype
             converter.inference_output_type = io_dtype
-
-
-# Always reported, default or not: what a reader compares between variants.
-_CORE_SETTINGS = ("optimizations", "inference_input_type", "inference_output_type")
-# Where the model came from, not how it was converted.
-_NOT_SETTINGS = ("saved_model_dir", "_saved_model", "_funcs", "_trackable_obj", "_metadata")
-
-
-def applied_settings(converter: Any) -> dict[str, str]:
-    """The converter's settings as the report shows them: the core ones, the target spec, and
-    every other flag (`experimental_*`, `_experimental_*`, ...) that differs from a default
-    TFLiteConverter, read back from the object so the report says what was applied."""
-    tf = import_tensorflow()
-    default = vars(tf.lite.TFLiteConverter([], None))
-    settings: dict[str, str] = {}
-    for name, value in sorted(vars(converter).items()):
-        if name.startswith(_NOT_SETTINGS) or (not _is_flag(value) and name not in _CORE_SETTINGS):
-            continue
-        if name in _CORE_SETTINGS or default.get(name) != value:
-            settings[name] = _setting_text(value)
-    spec = converter.target_spec
-    settings["target_spec.supported_ops"] = _setting_text(spec.supported_ops)
-    settings["target_spec.supported_types"] = _setting_text(spec.supported_types)
-    if converter.representative_dataset is not None:
-        settings["representative_dataset"] = "set (calibration samples per signature)"
-    return settings
-
-
-def _is_flag(value: Any) -> bool:
-    return value is None or isinstance(value, bool | int | float | str)
-
-
-def _setting_text(value: Any) -> str:
-    if isinstance(value, set | frozenset | list | tuple):
-        return "[" + ", ".join(sorted(_setting_text(v) for v in value)) + "]"
-    name = getattr(value, "name", None)  # OpsSet / Optimize enums, tf.DType
-    return name if isinstance(name, str) else str(value)
 
 
 def check_io_types(

@@ -29,7 +29,8 @@ import numpy as np
 
 from tflite_operator.api.report import LayerError
 from tflite_operator.api.spec import Quantization, Variant
-from tflite_operator.converter.convert import applied_settings, new_converter
+from tflite_operator.converter.convert import new_converter
+from tflite_operator.converter.converter_settings import applied_settings
 from tflite_operator.converter.data import Samples
 from tflite_operator.converter.source import SourceModel, import_tensorflow
 
