@@ -21,6 +21,7 @@ BENCHMARKS = {
     "pipeline": ("Pipeline overhead", "pipeline_overhead.py", True),
     "latency": ("TFLite vs source latency", "latency_ratio.py", True),
     "scale": ("Operator at scale", "operator_scale.py", False),
+    "recurrent": ("Recurrent layers: which fixes convert", "recurrent_fixes.py", False),
 }
 
 

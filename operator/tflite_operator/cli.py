@@ -78,6 +78,20 @@ def _variant_arg(text: str) -> dict[str, str]:
     return out
 
 
+def _input_shape_arg(text: str) -> tuple[str, list[int]]:
+    """NAME=D0,D1,... (batch included), one entry of spec.source.inputShapes."""
+    name, _, dims = text.partition("=")
+    try:
+        values = [int(d) for d in dims.split(",")]
+    except ValueError:
+        values = []
+    if not name or not values:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected NAME=D0,D1,... with the batch first, e.g. image=1,224,224,3"
+        )
+    return name, values
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tflite-operator",
@@ -105,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", metavar="URI", help="SavedModel dir or .keras file (spec.source.uri)"
     )
     conv.add_argument("--output", metavar="URI", help="output folder (spec.output.uri)")
+    conv.add_argument(
+        "--input-shape",
+        action="append",
+        type=_input_shape_arg,
+        metavar="NAME=D0,D1,...",
+        help="fix an input's dims, batch included (spec.source.inputShapes); repeatable",
+    )
     conv.add_argument(
         "--variant",
         action="append",
@@ -207,6 +228,9 @@ def effective_spec(args: argparse.Namespace) -> tuple[str, ConversionSpec]:
         data.setdefault("source", {})["uri"] = args.source
     if args.output:
         data.setdefault("output", {})["uri"] = args.output
+    if args.input_shape:
+        shapes = data.setdefault("source", {}).setdefault("inputShapes", {})
+        shapes.update(dict(args.input_shape))
     if args.all_variants:
         data["variants"] = [_variant_arg(n) for n in PRESETS]
     if args.variant:
@@ -386,6 +410,7 @@ def _delete_outputs(spec: ConversionSpec, owner: Owner | None) -> Summary:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from tflite_operator.converter.input_shapes import field_example, unknown_dims
     from tflite_operator.converter.source import load_source
     from tflite_operator.storage import storage_for
 
@@ -401,6 +426,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for kind, tensors in (("input ", sig.inputs), ("output", sig.outputs)):
             for t in tensors:
                 print(f"  {kind} {t.name}: {t.dtype} {t.shape}")
+                if kind == "input " and unknown_dims(t):
+                    print(f"         unknown dims: set spec.source.inputShapes: {field_example(t)}")
     return 0
 
 

@@ -279,6 +279,18 @@ CASES = [
         ("spec.target.allowedOps[0]", "may not be more than 64 bytes"),
         "spec.target.allowedOps.0: String should have at most 64 characters",
     ),
+    Case(
+        "input-shape-zero-dim",
+        with_(source={"uri": "gs://models/m/saved_model", "inputShapes": {"image": [1, 0, 8, 3]}}),
+        ("spec.source.inputShapes.image[1]", "greater than or equal to 1"),
+        "spec.source.inputShapes.image.1: Input should be greater than or equal to 1",
+    ),
+    Case(
+        "input-shape-name-too-long",
+        with_(source={"uri": "gs://models/m/saved_model", "inputShapes": {"x" * 129: [1, 8]}}),
+        ("spec.source.inputShapes", "must be 1 to 128 characters"),
+        "String should have at most 128 characters",
+    ),
 ]
 
 # Refused by the apiserver only: local paths are for `tflite-operator convert` on a

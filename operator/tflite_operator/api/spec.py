@@ -18,6 +18,12 @@ from tflite_operator.api.errors import SpecError
 from tflite_operator.storage.uris import parse_uri
 
 MAX_URI = 1024
+# Input names are as long as signature keys may be; 16 inputs keep the largest spec within the
+# Job's environment (tests/operator/test_crd.py).
+MAX_INPUT_NAME = 128
+MAX_INPUTS = 16
+# TFLite stores dims as int32.
+MAX_DIM = 2**31 - 1
 
 
 def _uri(value: str) -> str:
@@ -29,6 +35,11 @@ def _uri(value: str) -> str:
         raise ValueError(f"must be gs://BUCKET/PATH or a local path; {err.message}") from None
     return value
 
+
+# One input's dims, batch included; TFLite tensors have at most a handful of axes.
+InputDims = Annotated[
+    list[Annotated[int, Field(ge=1, le=MAX_DIM)]], Field(min_length=1, max_length=8)
+]
 
 # gs://bucket/prefix, or a local path (absolute, relative or file://) for runs outside a cluster.
 Uri = Annotated[str, Field(min_length=1, max_length=MAX_URI), AfterValidator(_uri)]
@@ -108,6 +119,19 @@ class Source(_Model):
         int,
         Field(ge=1, description="Refuse to download a source larger than this (bytes)."),
     ] = 4 * 1024**3
+    input_shapes: Annotated[
+        dict[
+            Annotated[str, Field(min_length=1, max_length=MAX_INPUT_NAME)],
+            InputDims,
+        ]
+        | None,
+        Field(
+            max_length=MAX_INPUTS,
+            description="Input name -> dims, batch included (e.g. image: [1, 224, 224, 3]): "
+            "fixes the input's unknown dims for conversion, calibration, validation and "
+            "benchmark. Needed when an input has an unknown dim other than the batch.",
+        ),
+    ] = None
 
 
 class Output(_Model):

@@ -20,7 +20,7 @@ from tflite_operator.api.report import (
     VariantStatus,
 )
 from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, ConversionSpec, Variant
-from tflite_operator.converter import convert, data, source
+from tflite_operator.converter import convert, data, input_shapes, source
 from tflite_operator.converter.report_html import render_html
 from tflite_operator.converter.run_state import RunState, produced
 from tflite_operator.converter.target import evaluate_target, select_variant
@@ -65,7 +65,11 @@ def fetch(state: RunState) -> None:
 def inspect(state: RunState) -> None:
     src = state.spec.source
     with state.clock.stage("inspect", str(state.local_source)):
-        state.model = source.load_source(state.local_source, src.format, src.signature_keys)
+        state.model = source.load_source(
+            state.local_source, src.format, src.signature_keys, src.input_shapes
+        )
+        # Before any conversion: an unknown dim other than the batch needs source.inputShapes.
+        input_shapes.require_static(state.model.signatures)
 
 
 def convert_all(state: RunState) -> None:
