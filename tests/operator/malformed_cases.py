@@ -68,6 +68,26 @@ CASES = [
         "spec.variants[0].representativeDataset",
         "representativeDataset is only used by int8 and int16x8",
     ),
+    Case(
+        "accuracy-control-without-integer-quantization",
+        with_(variants=[{"name": "x", "quantization": "float16", "accuracyControl": {}}]),
+        (
+            "spec.variants[0].accuracyControl",
+            "with quantization float16 there is nothing to keep in float: remove "
+            "accuracyControl or set quantization: int8",
+        ),
+        "accuracyControl keeps layers of an int8 or int16x8 model in float",
+    ),
+    Case(
+        "accuracy-control-too-many-float-layers",
+        with_(
+            variants=[
+                {"name": "x", "quantization": "int8", "accuracyControl": {"maxFloatLayers": 65}}
+            ]
+        ),
+        "spec.variants[0].accuracyControl.maxFloatLayers",
+        "maxFloatLayers",
+    ),
     Case("no-variants", with_(variants=[]), "spec.variants", "spec.variants"),
     Case(
         "too-many-variants",

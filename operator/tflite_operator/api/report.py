@@ -143,6 +143,34 @@ class SignatureCheck(_Model):
     benchmark: BenchmarkReport | None = None
 
 
+class LayerError(_Model):
+    """One quantized tensor's error, measured layer by layer (each op fed the same quantized
+    input in float and in int8): RMSE of the difference over the tensor's quantization step.
+    About 0.29 (1/sqrt(12)) is plain rounding; much more means the layer quantizes badly."""
+
+    tensor: str
+    op: str | None = None
+    rmse_over_scale: float
+
+
+class AccuracyControlReport(_Model):
+    """What accuracy control (spec variants[].accuracyControl) kept in float, and what it cost.
+
+    error_before/error_after: max abs output error of the plain and of the shipped model.
+    Costs are the shipped model's minus the plain quantized one's.
+    """
+
+    float_layers: list[str]
+    budget: str
+    error_before: float
+    error_after: float
+    size_cost_bytes: int
+    latency_cost_ms: float | None = None
+    met: bool
+    steps: int
+    note: str | None = None  # why nothing was tried, or what limited the search
+
+
 class VariantStatus(StrEnum):
     CONVERTED = "Converted"
     FAILED = "Failed"
@@ -167,6 +195,11 @@ class VariantReport(_Model):
     signature_checks: list[SignatureCheck] = []
     target: TargetVerdict | None = None
     convert_seconds: float | None = None
+    # Quantized variants: worst layers first (capped), and what accuracy control did.
+    layer_errors: list[LayerError] = []
+    accuracy_control: AccuracyControlReport | None = None
+    # The TFLiteConverter settings applied, as "attribute": "value" (see converter/convert.py).
+    converter_settings: dict[str, str] = {}
 
 
 class Selection(_Model):

@@ -94,6 +94,8 @@ ALLOWED_IO_TYPES: dict[str, tuple[str, ...]] = {
     Quantization.INT16X8: (IOType.FLOAT32, IOType.INT16),
 }
 NEEDS_REPRESENTATIVE_DATA = (Quantization.INT8, Quantization.INT16X8)
+# Keeping layers in float only means something for integer quantization.
+ACCURACY_CONTROL_QUANTIZATIONS = (Quantization.INT8, Quantization.INT16X8)
 
 
 class Source(_Model):
@@ -156,6 +158,19 @@ class RepresentativeDataset(_Model):
     seed: Annotated[int, Field(ge=0, description="Seed for synthetic samples.")] = 0
 
 
+class AccuracyControl(_Model):
+    """Keep the layers that quantize worst in float until the accuracy budgets hold."""
+
+    max_float_layers: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=64,
+            description="At most this many layers stay in float; each costs size and latency.",
+        ),
+    ] = 8
+
+
 class Variant(_Model):
     name: Annotated[
         str,
@@ -182,6 +197,13 @@ class Variant(_Model):
         float | None,
         Field(ge=0, description="Overrides target.maxOutputError for this variant."),
     ] = None
+    accuracy_control: Annotated[
+        AccuracyControl | None,
+        Field(
+            description="int8/int16x8 only: when the variant misses its accuracy budgets, keep "
+            "the layers with the largest quantization error in float until the budgets hold."
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -196,6 +218,12 @@ class Variant(_Model):
             raise ValueError(
                 f"variant {self.name!r}: representativeDataset is only used by int8 and "
                 f"int16x8 quantization; remove it or change quantization"
+            )
+        if self.accuracy_control and self.quantization not in ACCURACY_CONTROL_QUANTIZATIONS:
+            raise ValueError(
+                f"variant {self.name!r}: accuracyControl keeps layers of an int8 or int16x8 "
+                f"model in float; with quantization {self.quantization} there is nothing to "
+                f"keep in float: remove accuracyControl or set quantization: int8"
             )
         return self
 

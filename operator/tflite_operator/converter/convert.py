@@ -23,6 +23,7 @@ from tflite_operator.api.spec import (
     Quantization,
     Variant,
 )
+from tflite_operator.converter.converter_settings import applied_settings
 from tflite_operator.converter.data import Samples
 from tflite_operator.converter.known_failures import calibration_crash, conversion_error
 from tflite_operator.converter.ops import op_summary, signature_io
@@ -39,6 +40,7 @@ class ConvertedVariant:
     output_types: list[str]
     ops: OpsReport
     seconds: float
+    settings: dict[str, str]  # applied_settings() of the converter that made it
 
 
 def convert_variant(
@@ -54,16 +56,12 @@ def convert_variant(
     for every signature it fits (same input names), a mapping gives samples per signature key.
     index: the variant's position in spec.variants, only to name the field in messages.
     """
-    tf = import_tensorflow()
     field = f"spec.variants[{index if index is not None else variant.name}]"
     if variant.quantization in NEEDS_REPRESENTATIVE_DATA:
         crash = calibration_crash(graph_op_types(source.export_dir), variant, field)
         if crash is not None:
             raise crash
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        str(source.export_dir), signature_keys=source.signature_keys
-    )
-    configure(converter, variant, calibration_plan(source, variant, calibration), tf)
+    converter = new_converter(source, variant, calibration_plan(source, variant, calibration))
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -82,7 +80,18 @@ def convert_variant(
         output_types=output_types,
         ops=op_summary(tflite),
         seconds=seconds,
+        settings=applied_settings(converter),
     )
+
+
+def new_converter(source: SourceModel, variant: Variant, plan: Mapping[str, Samples]) -> Any:
+    """A TFLiteConverter for the source's chosen signatures, configured for the variant."""
+    tf = import_tensorflow()
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(source.export_dir), signature_keys=source.signature_keys
+    )
+    configure(converter, variant, plan, tf)
+    return converter
 
 
 def calibration_plan(

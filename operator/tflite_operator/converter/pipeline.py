@@ -14,7 +14,7 @@ from pathlib import Path
 from tflite_operator.api.errors import ConversionError, ConversionFailedError
 from tflite_operator.api.report import Report, VariantStatus
 from tflite_operator.api.spec import ConversionSpec
-from tflite_operator.converter import signature_checks, stages
+from tflite_operator.converter import accuracy_control_stage, signature_checks, stages
 from tflite_operator.converter.progress import Progress
 from tflite_operator.converter.run_state import RunState, produced
 from tflite_operator.converter.stages import REPORT_HTML, REPORT_JSON, output_names
@@ -28,6 +28,7 @@ STAGES: tuple[Callable[[RunState], None], ...] = (
     stages.inspect,
     stages.convert_all,
     signature_checks.validate_all,
+    accuracy_control_stage.control_all,
     signature_checks.benchmark_all,
     stages.evaluate,
     stages.assemble_report,

@@ -110,6 +110,7 @@ def _convert_one(state: RunState, index: int, variant: Variant) -> VariantReport
         calibration=calib.report if calib else None,
         ops=converted.ops,
         convert_seconds=round(converted.seconds, 3),
+        converter_settings=converted.settings,
     )
 
 
