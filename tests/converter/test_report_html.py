@@ -238,6 +238,9 @@ def test_per_layer_errors_settings_and_accuracy_control_when_the_report_has_them
     assert "<th>inference_input_type</th><td><code>int8</code></td>" in html
     assert "Budget met (maxOutputError 0.05) after 1 step(s)" in html
     assert "error 0.2 → 0.01; cost 2.0 KiB." in html
-    # A report without them (this schema) shows none of it.
+    # A real run without accuracyControl: no layer chart, but every converted variant's
+    # settings (the converter fills them for each variant).
     plain = render_html(local_report)
-    assert "per-layer error" not in plain and "Converter settings" not in plain
+    assert "per-layer error" not in plain
+    assert plain.count("<h3>Converter settings</h3>") == len(local_report.variants)
+
