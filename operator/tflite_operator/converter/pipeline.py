@@ -14,7 +14,7 @@ from pathlib import Path
 from tflite_operator.api.errors import ConversionError, ConversionFailedError
 from tflite_operator.api.report import Report, VariantStatus
 from tflite_operator.api.spec import ConversionSpec
-from tflite_operator.converter import signature_checks, stages
+from tflite_operator.converter import reuse, signature_checks, stages
 from tflite_operator.converter.progress import Progress
 from tflite_operator.converter.run_state import RunState, produced
 from tflite_operator.converter.stages import REPORT_HTML, REPORT_JSON, output_names
@@ -24,6 +24,7 @@ __all__ = ["REPORT_HTML", "REPORT_JSON", "STAGES", "Outcome", "output_names", "r
 
 # In order; each reads what the ones before it set on the RunState.
 STAGES: tuple[Callable[[RunState], None], ...] = (
+    reuse.look_back,
     stages.fetch,
     stages.inspect,
     stages.convert_all,
