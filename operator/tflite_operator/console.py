@@ -146,4 +146,8 @@ def results_table(report: Report, extra: dict[str, dict[str, str]] | None = None
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("")
     lines.append(f"selected: {report.selected.name or 'none'} ({report.selected.reason})")
+    reused = [v for v in report.variants if v.reused_from]
+    if reused:
+        names = ", ".join(v.name for v in reused)
+        lines.append(f"reused, not converted: {names} (from {reused[0].reused_from})")
     return "\n".join(line.rstrip() for line in lines)

@@ -16,6 +16,7 @@ import pytest
 from gcs_server import FakeGCS
 from tflite_operator.api.manifest import parse_spec
 from tflite_operator.api.report import Report, VariantReport
+from tflite_operator.console import results_table
 from tflite_operator.converter import pipeline
 from tflite_operator.converter.progress import Progress
 from tflite_operator.storage.ownership import Owner
@@ -123,6 +124,8 @@ def test_local_new_generation_copies_the_unchanged_variant_and_converts_the_rest
     assert_converted(second["fp16"])
     on_disk = Report.model_validate_json((out / "report.json").read_text())
     assert on_disk.variants[0].reused_from == fp32.reused_from
+    assert f"reused, not converted: fp32 (from {out / 'report.json'})" in results_table(on_disk)
+    assert "not converted: reused from" in (out / "report.html").read_text()
 
     # Nothing changed: every variant is copied, none converted.
     third, progress = run(manifest, tmp_path / "w3")

@@ -60,7 +60,9 @@ def test_fingerprint_is_stable_and_names_the_part_that_changed():
     new_tf = fingerprints(converter="tflite-operator 0.1.0, tensorflow 2.22.0")
     assert all(new_tf[n].changed_since(base[n]) == ["converter"] for n in base)
 
-    renamed_signatures = fingerprints(spec(source={"uri": "gs://bkt/model", "signatureKeys": ["x"]}))
+    renamed_signatures = fingerprints(
+        spec(source={"uri": "gs://bkt/model", "signatureKeys": ["x"]})
+    )
     assert renamed_signatures["fp32"].changed_since(base["fp32"]) == ["source"]
 
 

@@ -82,6 +82,8 @@ def render_html(report: Report) -> str:
         meets = v.target.describe() if v.target else "—"
         io = f"{','.join(v.input_types)} → {','.join(v.output_types)}" if v.input_types else None
         status = v.status.value + (f": {v.error}" if v.error else "")
+        if v.reused_from:
+            status += f" (not converted: reused from {v.reused_from})"
         row_cls = ' class="sel"' if v.name == selected else ""
         table.append(
             f"<tr{row_cls}><td>{escape(v.name)}</td><td>{escape(v.quantization)}</td>"
