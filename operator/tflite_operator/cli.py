@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--calibration", metavar="URI", help=".npz/.npy representative data for int8/int16x8"
     )
     conv.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    conv.add_argument(
+        "--no-reuse",
+        action="store_true",
+        help="convert every variant, even those unchanged since the previous outputs "
+        "(output.reuse: false)",
+    )
     conv.add_argument("--runs", type=int, metavar="N", help="benchmark runs (default 50)")
     conv.add_argument("--warmup", type=int, metavar="N", help="warm-up runs (default 5)")
     conv.add_argument("--threads", type=int, metavar="N", help="interpreter threads (default 2)")
@@ -241,6 +247,8 @@ def effective_spec(args: argparse.Namespace) -> tuple[str, ConversionSpec]:
                 v["representativeDataset"] = {"uri": args.calibration}
     if args.overwrite:
         data.setdefault("output", {})["overwrite"] = True
+    if args.no_reuse:
+        data.setdefault("output", {})["reuse"] = False
     bench = data.setdefault("benchmark", {})
     for flag, field in (("runs", "runs"), ("warmup", "warmupRuns"), ("threads", "threads")):
         if getattr(args, flag) is not None:

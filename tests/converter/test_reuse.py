@@ -16,6 +16,7 @@ import pytest
 from gcs_server import FakeGCS
 from tflite_operator.api.manifest import parse_spec
 from tflite_operator.api.report import Report, VariantReport
+from tflite_operator.cli import main
 from tflite_operator.console import results_table
 from tflite_operator.converter import pipeline
 from tflite_operator.converter.progress import Progress
@@ -166,6 +167,20 @@ def test_reuse_false_converts_every_variant(source_copy, calibration_npz, tmp_pa
     assert progress.reused() == []
     # Fingerprinted all the same, so a later run with reuse on can copy it.
     assert_converted(second["fp32"])
+
+
+def test_cli_says_reused_and_no_reuse_converts(cnn_saved_model, tmp_path, capsys):
+    out = tmp_path / "o"
+    args = ["convert", "--source", str(cnn_saved_model), "--output", str(out), "--overwrite"]
+    args += ["--variant", "fp32", "--no-benchmark", "--no-validation", "--log-format", "plain"]
+    assert main(args) == 0
+    assert "fp32: reused" not in capsys.readouterr().err
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert f"from {out / 'report.json'}" in captured.err and "fp32: reused" in captured.err
+    assert "reused, not converted: fp32" in captured.out
+    assert main([*args, "--no-reuse"]) == 0
+    assert "fp32: reused" not in capsys.readouterr().err
 
 
 # --- gs:// on fake-gcs-server: converter Jobs with an owner --------------------------------
