@@ -47,7 +47,10 @@ def look_back(state: RunState) -> None:
     spec = state.spec
     try:
         source_versions = storage_for(spec.source.uri).versions(spec.source.uri)
-        data_versions = {uri: storage_for(uri).versions(uri) for uri in dataset_uris(spec)}
+        data_versions = {
+            uri: storage_for(uri).versions(uri, field=field)
+            for uri, field in dataset_uris(spec).items()
+        }
     except ConversionError as err:
         # fetch (or the dataset read) meets the same problem and fails with it; say it there.
         state.progress.warn(f"cannot tell which variants are unchanged: {err.message}")

@@ -64,12 +64,16 @@ def conversion_fingerprint(
     )
 
 
-def dataset_uris(spec: ConversionSpec) -> list[str]:
-    """Dataset URIs a fingerprint may name: calibration, and validation (accuracy control)."""
-    uris = {v.calibration.uri for v in spec.variants if v.quantization in NEEDS_REPRESENTATIVE_DATA}
+def dataset_uris(spec: ConversionSpec) -> dict[str, str]:
+    """URI -> spec field of the datasets a fingerprint may name (calibration; validation
+    for accuracy control)."""
+    uris: dict[str, str] = {}
+    for index, v in enumerate(spec.variants):
+        if v.quantization in NEEDS_REPRESENTATIVE_DATA and v.calibration.uri is not None:
+            uris.setdefault(v.calibration.uri, f"spec.variants[{index}].representativeDataset.uri")
     if spec.validation.dataset_uri is not None:
-        uris.add(spec.validation.dataset_uri)
-    return sorted(u for u in uris if u is not None)
+        uris.setdefault(spec.validation.dataset_uri, "spec.validation.datasetUri")
+    return uris
 
 
 def previous_report_problem(info: ObjectInfo, owner: Owner | None) -> str | None:

@@ -167,12 +167,13 @@ class Storage(abc.ABC):
         return self._existing(loc, names)
 
     @abc.abstractmethod
-    def versions(self, uri: str | Location) -> dict[str, str]:
+    def versions(self, uri: str | Location, *, field: str = "spec.source.uri") -> dict[str, str]:
         """What identifies the bytes fetch() would read at uri now: relative name -> version.
 
         GCS: the object's generation, for the object at uri or every object under the prefix
         (the same choice fetch() makes). Local: "<size>:<mtime_ns>" of each file. {} when
-        nothing is there. A rewrite of any object or file changes its version.
+        nothing is there. A rewrite of any object or file changes its version. field names
+        the spec field the URI came from, for messages.
         """
 
     @abc.abstractmethod

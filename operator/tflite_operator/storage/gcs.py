@@ -398,8 +398,8 @@ class GCSStorage(Storage):
             raise self._error(exc, loc, "storage.objects.list", "listing") from exc
         return sorted(n for n in names if n and not n.endswith("/"))
 
-    def versions(self, uri: str | Location) -> dict[str, str]:
-        return gcs_versions.versions(self, self._location(uri))
+    def versions(self, uri: str | Location, *, field: str = "spec.source.uri") -> dict[str, str]:
+        return gcs_versions.versions(self, self._location(uri), field)
 
     # -- writing ----------------------------------------------------------------------------
 

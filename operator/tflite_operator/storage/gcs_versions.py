@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from tflite_operator.storage.gcs import GCSStorage
 
 
-def versions(store: GCSStorage, loc: Location) -> dict[str, str]:
+def versions(store: GCSStorage, loc: Location, field: str) -> dict[str, str]:
     """Relative name -> generation of what fetch(loc) would download; {} when nothing is there."""
     from google.api_core import exceptions as gexc
 
@@ -31,7 +31,7 @@ def versions(store: GCSStorage, loc: Location) -> dict[str, str]:
         return {}  # no bucket: fetch() reports it with the fix
     except Exception as exc:
         raise store._error(
-            exc, loc, "storage.objects.list", "listing", field="spec.source.uri", source=True
+            exc, loc, "storage.objects.list", "listing", field=field, source=True
         ) from exc
     out = {}
     for blob in blobs:

@@ -96,7 +96,7 @@ class LocalStorage(Storage):
             for name in names
         )
 
-    def versions(self, uri: str | Location) -> dict[str, str]:
+    def versions(self, uri: str | Location, *, field: str = "spec.source.uri") -> dict[str, str]:
         # Size and mtime, not a hash: hashing a gigabyte model on every run costs what a
         # listing does not, and any write through the filesystem moves mtime_ns.
         path = self._location(uri).local_path
