@@ -2,7 +2,9 @@
 
 This is what a converter Job runs, and what `tflite-operator convert` runs on a workstation.
 The stages are functions over a RunState (run_state.py), in stages.py and, for validate and
-benchmark over every selected signature, signature_checks.py; this module only orders them.
+benchmark over every selected signature, signature_checks.py; reuse.py fingerprints the
+variants before the fetch and lets the convert stage copy unchanged ones from the previous
+outputs. This module only orders them.
 """
 
 from __future__ import annotations
