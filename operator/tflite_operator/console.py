@@ -178,7 +178,12 @@ def result_rows(
 
 
 def _selected_line(report: Report) -> str:
-    return f"selected: {report.selected.name or 'none'} ({report.selected.reason})"
+    line = f"selected: {report.selected.name or 'none'} ({report.selected.reason})"
+    reused = [v for v in report.variants if v.reused_from]
+    if reused:
+        names = ", ".join(v.name for v in reused)
+        line += f"\nreused, not converted: {names} (from {reused[0].reused_from})"
+    return line
 
 
 def results_table(report: Report, extra: dict[str, dict[str, str]] | None = None) -> str:

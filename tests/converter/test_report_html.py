@@ -243,4 +243,3 @@ def test_per_layer_errors_settings_and_accuracy_control_when_the_report_has_them
     plain = render_html(local_report)
     assert "per-layer error" not in plain
     assert plain.count("<h3>Converter settings</h3>") == len(local_report.variants)
-

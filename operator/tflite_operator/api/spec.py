@@ -145,6 +145,16 @@ class Output(_Model):
         bool,
         Field(description="Remove the outputs when the TFLiteConversion resource is deleted."),
     ] = False
+    reuse: Annotated[
+        bool,
+        Field(
+            description="Copy a variant's .tflite from the previous outputs at this URI "
+            "instead of converting again when its source objects, variant spec, calibration "
+            "data and converter version are unchanged (validated and benchmarked anyway; "
+            "the report's reusedFrom says so). Only outputs of this same resource (or, "
+            "outside a cluster, of an earlier CLI run) are reused.",
+        ),
+    ] = True
 
 
 class RepresentativeDataset(_Model):

@@ -131,6 +131,12 @@ def _source_and_output_args(conv: argparse.ArgumentParser) -> None:
         "--calibration", metavar="URI", help=".npz/.npy representative data for int8/int16x8"
     )
     conv.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    conv.add_argument(
+        "--no-reuse",
+        action="store_true",
+        help="convert every variant, even those unchanged since the previous outputs "
+        "(output.reuse: false)",
+    )
 
 
 def _run_args(conv: argparse.ArgumentParser) -> None:
@@ -181,6 +187,8 @@ def effective_spec(args: argparse.Namespace) -> tuple[str, ConversionSpec]:
                 v["representativeDataset"] = {"uri": args.calibration}
     if args.overwrite:
         data.setdefault("output", {})["overwrite"] = True
+    if args.no_reuse:
+        data.setdefault("output", {})["reuse"] = False
     bench = data.setdefault("benchmark", {})
     for flag, field in _BENCHMARK_FLAGS:
         if getattr(args, flag) is not None:

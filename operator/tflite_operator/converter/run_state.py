@@ -23,6 +23,7 @@ from tflite_operator.api.report import (
 from tflite_operator.api.spec import ConversionSpec, Variant
 from tflite_operator.converter import data
 from tflite_operator.converter.progress import Progress, StageClock
+from tflite_operator.converter.reuse_rules import ReusePlan
 from tflite_operator.converter.source import SourceModel
 from tflite_operator.storage import Storage, storage_for
 from tflite_operator.storage.ownership import Owner
@@ -48,6 +49,8 @@ class RunState:
     clock: StageClock
     out_store: Storage
     owner: Owner | None = None
+    # Fingerprints and the previous outputs (converter/reuse.py), before the source is fetched.
+    reuse: ReusePlan | None = None
     local_source: Path | None = None
     model: SourceModel | None = None
     # One report per spec.variants item, in that order, once the convert stage ran.

@@ -14,20 +14,19 @@ from datetime import UTC, datetime
 from tflite_operator import __version__
 from tflite_operator.api.errors import ConversionError
 from tflite_operator.api.report import (
+    REPORT_HTML,
+    REPORT_JSON,
     Report,
     SourceReport,
     VariantReport,
     VariantStatus,
 )
 from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, ConversionSpec, Variant
-from tflite_operator.converter import convert, data, input_shapes, source
+from tflite_operator.converter import convert, data, input_shapes, reuse, source
 from tflite_operator.converter.report_html import render_html
 from tflite_operator.converter.run_state import RunState, produced
 from tflite_operator.converter.target import evaluate_target, select_variant
 from tflite_operator.storage import storage_for
-
-REPORT_JSON = "report.json"
-REPORT_HTML = "report.html"
 
 
 def output_names(spec: ConversionSpec) -> list[str]:
@@ -75,8 +74,10 @@ def inspect(state: RunState) -> None:
 def convert_all(state: RunState) -> None:
     variants = state.spec.variants
     with state.clock.stage("convert", f"{len(variants)} variant(s)", total=len(variants)):
+        reused = reuse.take_previous(state)
         for index, variant in enumerate(variants):
-            state.variants.append(_convert_one(state, index, variant))
+            state.variants.append(reused.get(variant.name) or _convert_one(state, index, variant))
+        reuse.record(state)
 
 
 def _convert_one(state: RunState, index: int, variant: Variant) -> VariantReport:
