@@ -46,11 +46,12 @@ die() {
 
 # --- tools ----------------------------------------------------------------------------------
 docker="$(bash "$root/hack/docker-engine.sh" | tail -1)"
-# kind runs `docker` from PATH: make it the client that matches the engine (docker-engine.sh).
+# kind runs `docker` from PATH: make it the client that matches the engine (docker-engine.sh),
+# through hack/kind-docker.sh (--privileged where the engine cannot grant it; see there).
 shim="$cache/kind/shim"
 mkdir -p "$shim"
-ln -sfn "$docker" "$shim/docker"
-export PATH="$shim:$PATH"
+ln -sfn "$root/hack/kind-docker.sh" "$shim/docker"
+export KIND_REAL_DOCKER="$docker" PATH="$shim:$PATH"
 kind="$(command -v kind || true)"
 if [[ -z "$kind" ]]; then
   kind="$cache/kind/$kind_version/kind"

@@ -165,6 +165,17 @@ trap cleanup EXIT
 in_box() { "$docker" exec -i "$box" "$@"; }
 
 "$docker" cp "$binary" "$box:/usr/bin/kindnode"
+# Where the engine cannot run --privileged, hack/kind-docker.sh starts the node with every
+# capability it can have instead, and docker then mounts the cgroup hierarchies read-only;
+# this entrypoint makes them writable, as --privileged would, then runs kind's own.
+in_box mv /usr/local/bin/entrypoint /usr/local/bin/kind-entrypoint
+in_box sh -c 'cat > /usr/local/bin/entrypoint && chmod 0755 /usr/local/bin/entrypoint' << 'EOF'
+#!/bin/sh
+for m in $(awk '$2 ~ "^/sys/fs/cgroup" {print $2}' /proc/self/mounts); do
+  mount -o remount,bind,rw "$m" 2> /dev/null || true
+done
+exec /usr/local/bin/kind-entrypoint "$@"
+EOF
 in_box sh -euc 'for n in kubeadm kubelet kubectl; do ln -sf kindnode /usr/bin/$n; done'
 echo -n "$k8s_version" | in_box sh -c 'cat > /kind/version'
 # kind's containerd config names its own pause tag; kubeadm's is the one that gets imported.
