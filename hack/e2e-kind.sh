@@ -141,11 +141,14 @@ spec:
   template:
     metadata: {labels: {app: fake-gcs}}
     spec:
+      # Service links would set FAKE_GCS_PORT=tcp://..., which fake-gcs-server reads as its
+      # own -port setting and refuses ("invalid value for environment variable").
+      enableServiceLinks: false
       containers:
         - name: fake-gcs
           image: $gcs_image
           imagePullPolicy: Never
-          args: [-scheme, http, -port, "4443", -backend, memory, -external-url, "$gcs_url",
+          args: [-scheme, http, -host, 0.0.0.0, -port, "4443", -backend, memory, -external-url, "$gcs_url",
                  -public-host, "fake-gcs.$gcs_ns.svc.cluster.local:4443"]
           ports: [{containerPort: 4443}]
           readinessProbe: {httpGet: {path: /storage/v1/b, port: 4443}}
