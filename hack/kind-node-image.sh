@@ -18,10 +18,11 @@
 #      tests/controlplane/go.mod's pinned modules, so Kubernetes is bumped in one place;
 #   3. images, tagged as `kubeadm config images list` names them: one Debian image
 #      (iptables, conntrack, nftables for kube-proxy) holding the binary for the control plane,
-#      kube-proxy and etcd; CoreDNS from its Go module (FROM scratch); pause from
-#      tests/controlplane/images/pause.c (gcc -static, FROM scratch);
+#      kube-proxy and etcd; CoreDNS with the plugins kubeadm's Corefile uses (hack/kind-coredns,
+#      FROM scratch); pause from tests/controlplane/images/pause.c (gcc -static, FROM scratch);
 #   4. the node: a container of the base, the binary copied in as /usr/bin/{kubeadm,kubelet,
-#      kubectl}, /kind/version written, the images imported into its containerd
+#      kubectl}, crictl (Go module sigs.k8s.io/cri-tools; `kind load` asks it what the node
+#      has, and reloads every image without it), /kind/version written, the images imported into its containerd
 #      (`ctr images import --no-unpack`, as kind does), `docker commit`.
 # Networking: kindnetd's source is no longer in kind's Go module, so the node carries a bridge
 #   CNI config (Debian's bridge + host-local plugins) for its pod CIDR instead, and kind's
@@ -38,7 +39,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 cache="${TFLITE_OPERATOR_CACHE:-$HOME/.cache/tflite-operator}/kind"
 suite="${DEBIAN_SUITE:-bookworm}"
-coredns_module="github.com/coredns/coredns"
+crictl_version="${CRICTL_VERSION:-v1.37.0}"
 log() { echo "kind-node-image: $*" >&2; }
 
 gomod="$root/tests/controlplane/go.mod"
@@ -48,7 +49,8 @@ minor="${minor%%.*}"
 
 base_tag="$(bash "$here/kind-base.sh" --tag)"
 bin_key="$(cat "$gomod" "$root/tests/controlplane/go.sum" "$here/kind-node/main.go" | sha256sum | cut -c1-12)"
-recipe="$(cat "${BASH_SOURCE[0]}" "$root/tests/controlplane/images/pause.c" <(echo "$base_tag $bin_key") |
+recipe="$(cat "${BASH_SOURCE[0]}" "$root/tests/controlplane/images/pause.c" "$here"/kind-coredns/{main.go,go.mod,go.sum} \
+  <(echo "$base_tag $bin_key $crictl_version") |
   sha256sum | cut -c1-12)"
 node_tag="tflite-kind-node:$k8s_version-$recipe"
 bin_dir="$cache/bin/$k8s_version-$bin_key"
@@ -128,16 +130,28 @@ if ! "$docker" image inspect "$k8s_image" > /dev/null 2>&1; then
       --message "kind: Kubernetes $k8s_version components" - "$k8s_image" > /dev/null
 fi
 
-coredns_tag="tflite-kind-coredns:$coredns_version"
+pinned="$(awk '$1 == "require" && $2 == "github.com/coredns/coredns" { print $3 }' "$here/kind-coredns/go.mod")"
+[[ "$pinned" == "$coredns_version" ]] || {
+  log "kubeadm $k8s_version wants CoreDNS $coredns_version, hack/kind-coredns/go.mod pins $pinned:"
+  log "  cd hack/kind-coredns && go get github.com/coredns/coredns@$coredns_version && go mod tidy"
+  exit 1
+}
+coredns_tag="tflite-kind-coredns:$coredns_version-$recipe"
 if ! "$docker" image inspect "$coredns_tag" > /dev/null 2>&1; then
-  log "image $coredns_tag: CoreDNS from its Go module"
-  gobin="$cache/coredns-$coredns_version"
-  [[ -x "$gobin/coredns" ]] ||
-    GOFLAGS=-buildvcs=false CGO_ENABLED=0 GOBIN="$gobin" go install -trimpath -ldflags "-s -w" \
-      "$coredns_module@$coredns_version"
-  tar -C "$gobin" -c coredns |
+  log "image $coredns_tag: CoreDNS $coredns_version, kubeadm's plugins (hack/kind-coredns)"
+  cdir="$(mktemp -d)"
+  (cd "$here/kind-coredns" && GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0 go build \
+    -trimpath -ldflags "-s -w" -o "$cdir/coredns" .)
+  tar -C "$cdir" -c coredns |
     "$docker" import --change 'ENTRYPOINT ["/coredns"]' \
       --message "kind: CoreDNS $coredns_version" - "$coredns_tag" > /dev/null
+  rm -rf "$cdir"
+fi
+crictl="$cache/crictl-$crictl_version/crictl"
+if [[ ! -x "$crictl" ]]; then
+  log "crictl $crictl_version from its Go module"
+  GOFLAGS=-buildvcs=false CGO_ENABLED=0 GOBIN="$(dirname "$crictl")" go install -trimpath \
+    -ldflags "-s -w" "sigs.k8s.io/cri-tools/cmd/crictl@$crictl_version"
 fi
 
 pause_tag="tflite-kind-pause:${pause_image##*:}-$recipe"
@@ -165,6 +179,7 @@ trap cleanup EXIT
 in_box() { "$docker" exec -i "$box" "$@"; }
 
 "$docker" cp "$binary" "$box:/usr/bin/kindnode"
+"$docker" cp "$crictl" "$box:/usr/local/bin/crictl"
 # Where the engine cannot run --privileged, hack/kind-docker.sh starts the node with every
 # capability it can have instead, and docker then mounts the cgroup hierarchies read-only;
 # this entrypoint makes them writable, as --privileged would, then runs kind's own.
