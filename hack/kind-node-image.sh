@@ -191,7 +191,7 @@ for m in $(awk '$2 ~ "^/sys/fs/cgroup" {print $2}' /proc/self/mounts); do
 done
 exec /usr/local/bin/kind-entrypoint "$@"
 EOF
-in_box sh -euc 'for n in kubeadm kubelet kubectl; do ln -sf kindnode /usr/bin/$n; done'
+for n in kubeadm kubelet kubectl; do in_box ln -sf kindnode "/usr/bin/$n"; done
 echo -n "$k8s_version" | in_box sh -c 'cat > /kind/version'
 # kind's containerd config names its own pause tag; kubeadm's is the one that gets imported.
 in_box sed -i "s|sandbox_image = .*|sandbox_image = \"$pause_image\"|" /etc/containerd/config.toml
@@ -223,7 +223,10 @@ done
 # Images into the node's containerd, as kind's build does: containerd started in the build
 # container, images imported without unpacking (no mounts needed), then stopped.
 in_box bash -c 'nohup containerd > /var/log/containerd-build.log 2>&1 &'
-for _ in $(seq 1 30); do in_box ctr version > /dev/null 2>&1 && break || sleep 1; done
+for _ in $(seq 1 30); do
+  if in_box ctr version > /dev/null 2>&1; then break; fi
+  sleep 1
+done
 ctr_import() { "$docker" save "$1" | in_box ctr -n k8s.io images import --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack --digests - > /dev/null; }
 ctr_import "$k8s_image"
 ctr_import "$coredns_tag"
