@@ -136,7 +136,8 @@ pinned="$(awk '$1 == "require" && $2 == "github.com/coredns/coredns" { print $3 
   log "  cd hack/kind-coredns && go get github.com/coredns/coredns@$coredns_version && go mod tidy"
   exit 1
 }
-coredns_tag="tflite-kind-coredns:$coredns_version-$recipe"
+coredns_key="$(cat "$here"/kind-coredns/{main.go,go.mod,go.sum} | sha256sum | cut -c1-12)"
+coredns_tag="tflite-kind-coredns:$coredns_version-$coredns_key"
 if ! "$docker" image inspect "$coredns_tag" > /dev/null 2>&1; then
   log "image $coredns_tag: CoreDNS $coredns_version, kubeadm's plugins (hack/kind-coredns)"
   cdir="$(mktemp -d)"
@@ -154,7 +155,7 @@ if [[ ! -x "$crictl" ]]; then
     -ldflags "-s -w" "sigs.k8s.io/cri-tools/cmd/crictl@$crictl_version"
 fi
 
-pause_tag="tflite-kind-pause:${pause_image##*:}-$recipe"
+pause_tag="tflite-kind-pause:${pause_image##*:}-$(sha256sum < "$root/tests/controlplane/images/pause.c" | cut -c1-12)"
 if ! "$docker" image inspect "$pause_tag" > /dev/null 2>&1; then
   log "image $pause_tag: tests/controlplane/images/pause.c"
   pdir="$(mktemp -d)"
@@ -249,5 +250,8 @@ for _ in $(seq 1 20); do in_box pgrep containerd > /dev/null || break; sleep 0.5
   --change 'ENV HTTP_PROXY="" HTTPS_PROXY="" NO_PROXY=""' \
   "$box" "$node_tag" > /dev/null
 step node "$t"
+# Older node images of this recipe's name are this script's own: drop them (about 1 GB each).
+"$docker" images --format '{{.Repository}}:{{.Tag}}' tflite-kind-node | grep -vx "$node_tag" |
+  xargs -r "$docker" rmi > /dev/null 2>&1 || true
 log "built $node_tag ($(printf '%s; ' "${timings[@]}"))"
 echo "$node_tag"
