@@ -22,8 +22,8 @@
 #      FROM scratch); pause from tests/controlplane/images/pause.c (gcc -static, FROM scratch);
 #   4. the node: a container of the base, the binary copied in as /usr/bin/{kubeadm,kubelet,
 #      kubectl}, crictl (Go module sigs.k8s.io/cri-tools; `kind load` asks it what the node
-#      has, and reloads every image without it), /kind/version written, the images imported into its containerd
-#      (`ctr images import --no-unpack`, as kind does), `docker commit`.
+#      has, and reloads every image without it), /kind/version written, the images imported
+#      into its containerd (`ctr images import --no-unpack`, as kind does), `docker commit`.
 # Networking: kindnetd's source is no longer in kind's Go module, so the node carries a bridge
 #   CNI config (Debian's bridge + host-local plugins) for its pod CIDR instead, and kind's
 #   default-cni manifest is replaced by a ConfigMap that says so: single-node clusters only.
