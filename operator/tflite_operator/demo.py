@@ -60,7 +60,7 @@ def train_digits_model(export_dir: Path, epochs: int) -> tuple[np.ndarray, np.nd
 
 
 def held_out_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray) -> float:
-    from tflite_operator.converter.validate import run_tflite
+    from tflite_operator.converter.litert_runner import run_tflite
 
     outputs = run_tflite(tflite, "serving_default", [{"image": xi[None]} for xi in x])
     predictions = np.array([int(np.argmax(next(iter(o.values())))) for o in outputs])

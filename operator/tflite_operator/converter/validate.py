@@ -1,74 +1,38 @@
 """Compare a converted model's outputs with the source model's on the same inputs.
 
-Errors are measured in the float domain: inputs of integer-typed (quantized) tensors are
-quantized with the tensor's own scale and zero point, outputs dequantized, so an int8-io
-variant is judged on the numbers a caller would get after dequantizing.
-
-The metric helpers at the top are plain numpy and tested without TensorFlow.
+Errors are measured in the float domain (litert_runner quantizes inputs and dequantizes
+outputs), so an int8-io variant is judged on the numbers a caller would get after
+dequantizing. The metrics themselves are pure numpy, in metrics.py; this module runs both
+models (source.py for TensorFlow, litert_runner.py for LiteRT) and turns the metrics into the
+report's figures and verdicts.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from tflite_operator.api.errors import ValidationFailedError
 from tflite_operator.api.report import AccuracyReport, OutputError
 from tflite_operator.converter.data import Samples
-from tflite_operator.converter.ops import NotRunnableError, not_runnable_reason, op_summary
+from tflite_operator.converter.litert_runner import (
+    NotRunnableError,
+    feed,
+    float_outputs,
+    open_runner,
+)
+from tflite_operator.converter.metrics import cosine_similarity, is_classifier_like, top1_agreement
 from tflite_operator.converter.source import SourceModel, first_line
 
 __all__ = [
     "NotRunnableError",
     "accuracy_report",
     "compare",
-    "cosine_similarity",
-    "dequantize",
-    "is_classifier_like",
-    "open_runner",
+    "match_outputs",
     "output_error",
-    "quantize",
-    "run_tflite",
-    "top1_agreement",
     "verdict",
 ]
-
-QUANTIZED_KINDS = "iu"
-
-
-# --- Pure helpers -----------------------------------------------------------------------------
-
-
-def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine of the angle between the flattened arrays; 1.0 when both are all zeros."""
-    x = np.asarray(a, dtype=np.float64).ravel()
-    y = np.asarray(b, dtype=np.float64).ravel()
-    nx, ny = float(np.linalg.norm(x)), float(np.linalg.norm(y))
-    if nx == 0.0 and ny == 0.0:
-        return 1.0
-    if nx == 0.0 or ny == 0.0:
-        return 0.0
-    return float(np.clip(np.dot(x, y) / (nx * ny), -1.0, 1.0))
-
-
-def is_classifier_like(per_sample_shape: tuple[int, ...]) -> bool:
-    """A classifier output is one row of C > 1 scores per sample: shape (1, C).
-
-    Rank-2 with a batch of 1 is what Dense-softmax/logits heads produce; anything else
-    (detection boxes, embeddings of rank 3+, a single sigmoid score) has no meaningful argmax.
-    """
-    return len(per_sample_shape) == 2 and per_sample_shape[0] == 1 and per_sample_shape[1] > 1
-
-
-def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
-    """Share of rows whose argmax is the same; arrays are (N, C)."""
-    ref = np.asarray(reference).reshape(-1, np.shape(reference)[-1])
-    cand = np.asarray(candidate).reshape(-1, np.shape(candidate)[-1])
-    return float(np.mean(np.argmax(ref, axis=-1) == np.argmax(cand, axis=-1)))
 
 
 def output_error(
@@ -128,99 +92,6 @@ def accuracy_report(
     )
 
 
-def quantize(value: np.ndarray, dtype: np.dtype, scale: float, zero_point: int) -> np.ndarray:
-    """Float -> integer tensor type; scale 0 means the tensor is not quantized (plain cast)."""
-    dtype = np.dtype(dtype)
-    if scale == 0.0:
-        return np.asarray(value).astype(dtype)
-    info = np.iinfo(dtype)
-    q = np.round(np.asarray(value, dtype=np.float64) / scale) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def dequantize(value: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    if scale == 0.0:
-        return np.asarray(value)
-    return (np.asarray(value, dtype=np.float64) - zero_point) * scale
-
-
-# --- The LiteRT side --------------------------------------------------------------------------
-
-
-def open_runner(
-    tflite: bytes | None,
-    signature_key: str,
-    threads: int,
-    *,
-    model_path: Path | None = None,
-) -> tuple[Any, Any]:
-    """(interpreter, signature runner) ready to run, or NotRunnableError saying why not.
-
-    The model comes from bytes, or from model_path (memory-mapped by the runtime, as on a
-    device; the caller has checked its ops). Models converted by other tools can name their
-    only signature differently ("serve", "main"); with a single signature that one is used.
-    """
-    from ai_edge_litert.interpreter import Interpreter
-
-    if tflite is not None:
-        reason = not_runnable_reason(op_summary(tflite))
-        if reason:
-            raise NotRunnableError(reason)
-    source = {"model_content": tflite} if tflite is not None else {"model_path": str(model_path)}
-    try:
-        interpreter = Interpreter(**source, num_threads=threads)
-        # Allocate before taking the runner: allocating later fails while the runner holds
-        # views of the tensors ("at least 1 reference to internal data").
-        interpreter.allocate_tensors()
-        keys = list(interpreter.get_signature_list())
-        if signature_key in keys:
-            key = signature_key
-        elif len(keys) == 1:
-            key = keys[0]
-        else:
-            raise ValidationFailedError(
-                f"the converted model has no signature {signature_key!r} (it has "
-                f"{', '.join(keys) or 'none'})"
-            )
-        runner = interpreter.get_signature_runner(key)
-    except (RuntimeError, ValueError) as e:
-        raise NotRunnableError(
-            f"the LiteRT runtime could not prepare the model: {first_line(e)}"
-        ) from e
-    return interpreter, runner
-
-
-def feed(runner: Any, sample: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A float-domain sample in the converted model's input types."""
-    details = runner.get_input_details()
-    missing = set(details) - set(sample)
-    if missing:
-        raise ValidationFailedError(
-            f"the converted model needs inputs {sorted(details)}, the samples have {sorted(sample)}"
-        )
-    fed = {}
-    for name, d in details.items():
-        value = np.asarray(sample[name])
-        dtype = np.dtype(d["dtype"])
-        if dtype.kind in QUANTIZED_KINDS and value.dtype.kind == "f":
-            scale, zero_point = d["quantization"]
-            value = quantize(value, dtype, scale, zero_point)
-        fed[name] = value.astype(dtype, copy=False)
-    return fed
-
-
-def float_outputs(runner: Any, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    details = runner.get_output_details()
-    result = {}
-    for name, value in outputs.items():
-        scale, zero_point = details[name]["quantization"]
-        if np.asarray(value).dtype.kind in QUANTIZED_KINDS and scale != 0.0:
-            result[name] = dequantize(value, scale, zero_point)
-        else:
-            result[name] = np.asarray(value)
-    return result
-
-
 def match_outputs(source_names: list[str], converted_names: list[str]) -> dict[str, str]:
     """source output name -> converted output name: by name, else by sorted position."""
     if set(source_names) == set(converted_names):
@@ -231,17 +102,6 @@ def match_outputs(source_names: list[str], converted_names: list[str]) -> dict[s
         f"the converted model's outputs {sorted(converted_names)} do not correspond to the "
         f"source's {sorted(source_names)}"
     )
-
-
-def run_tflite(
-    tflite: bytes,
-    signature_key: str,
-    inputs: Sequence[Mapping[str, np.ndarray]],
-    threads: int = 2,
-) -> list[dict[str, np.ndarray]]:
-    """Run the converted model on each float-domain sample; outputs dequantized to floats."""
-    _, runner = open_runner(tflite, signature_key, threads)
-    return [float_outputs(runner, runner(**feed(runner, sample))) for sample in inputs]
 
 
 def compare(
