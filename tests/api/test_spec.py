@@ -46,6 +46,21 @@ def test_defaults_fill_in_and_round_trip_through_the_wire_form():
         ({"variants": [{"name": "x", "quantization": "int4"}]}, "spec.variants.0.quantization"),
         ({"benchmark": {"runs": 0}}, "spec.benchmark.runs"),
         ({"unknown": 1}, "spec.unknown: Extra inputs are not permitted"),
+        (
+            {"target": {"maxAccuracyDrop": 1.0}},
+            "target.maxAccuracyDrop compares task accuracy on labelled samples: set "
+            "validation.datasetUri",
+        ),
+        (
+            {
+                "target": {"maxAccuracyDrop": 1.0},
+                "validation": {"enabled": False, "datasetUri": "gs://models/held-out.npz"},
+            },
+            "keep validation.enabled true",
+        ),
+        ({"target": {"maxAccuracyDrop": 101}}, "spec.target.maxAccuracyDrop"),
+        ({"target": {"minTop5Agreement": 1.5}}, "spec.target.minTop5Agreement"),
+        ({"target": {"maxKlDivergence": -1}}, "spec.target.maxKlDivergence"),
     ],
 )
 def test_bad_specs_are_refused_with_the_field_and_the_fix(changes, expected):
@@ -106,3 +121,19 @@ def test_bad_manifests(tmp_path, text, expected):
 def test_missing_manifest_says_what_to_pass(tmp_path):
     with pytest.raises(SpecError, match="does not exist; pass the path of a YAML file"):
         load_manifest(tmp_path / "nope.yaml")
+
+
+def test_metric_budgets_on_the_wire():
+    spec = parse_spec(
+        spec_with(
+            target={
+                "minSnrDb": 25,
+                "maxKlDivergence": 0.05,
+                "minTop5Agreement": 0.99,
+                "maxAccuracyDrop": 1.0,
+            },
+            validation={"datasetUri": "gs://models/held-out.npz"},
+        )
+    )
+    assert spec.target.min_snr_db == 25 and spec.target.max_accuracy_drop == 1.0
+    assert spec.to_wire()["target"]["maxKlDivergence"] == 0.05

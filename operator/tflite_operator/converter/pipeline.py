@@ -149,6 +149,7 @@ def run(
     ]
 
     validation_data = None
+    source_task_accuracy: float | None = None
     if spec.validation.enabled and converted_variants:
         val = spec.validation
         with clock.stage("validate", f"{val.samples} sample(s)", total=len(converted_variants)):
@@ -157,6 +158,14 @@ def run(
                 data_uri, val.samples, val.seed, signature, "spec.validation.datasetUri"
             )
             validation_data = samples.report
+            # The source runs once; every variant is compared with these outputs.
+            reference = validate.run_source(
+                model,
+                signature.key,
+                samples,
+                require_labels=spec.target.max_accuracy_drop is not None,
+            )
+            source_task_accuracy = reference.task_accuracy
             for variant, rep in converted_variants:
                 try:
                     rep.accuracy = validate.compare(
@@ -166,6 +175,7 @@ def run(
                         samples,
                         spec.tolerance_for(variant),
                         threads=spec.benchmark.threads,
+                        reference=reference,
                     )
                     progress.step("validate", f"{variant.name}: {rep.accuracy.verdict}")
                 except validate.NotRunnableError as err:
@@ -225,6 +235,7 @@ def run(
             signatures=model.signatures,
             latency_ms=source_latency,
             latency_note=source_note,
+            task_accuracy=source_task_accuracy,
         ),
         validation_data=validation_data,
         variants=variants,

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tflite_operator.api.report import Selection, TargetVerdict, VariantReport, VariantStatus
+from tflite_operator.api.report import (
+    AccuracyReport,
+    Selection,
+    TargetVerdict,
+    VariantReport,
+    VariantStatus,
+)
 from tflite_operator.api.spec import Target
 
 
@@ -49,6 +55,7 @@ def evaluate_target(
                 f"top-1 agreement {agreement:.3f} below minTop1Agreement "
                 f"{target.min_top1_agreement}"
             )
+    failed += _metric_budgets(accuracy, target)
     if target.allowed_ops is not None and variant.ops is not None:
         allowed = set(target.allowed_ops)
         used = [*variant.ops.builtin, *variant.ops.select_tf, *variant.ops.custom]
@@ -56,6 +63,56 @@ def evaluate_target(
         if unsupported:
             failed.append(f"uses ops outside allowedOps: {', '.join(unsupported)}")
     return TargetVerdict(meets=not failed, failed=failed)
+
+
+def _metric_budgets(accuracy: AccuracyReport | None, target: Target) -> list[str]:
+    """The SNR, KL, top-5 and task-accuracy budgets; an unmeasured one is unmet.
+
+    Comparisons are written so that NaN (an output with NaN or inf) fails them.
+    """
+    failed: list[str] = []
+    if target.min_snr_db is not None:
+        snr = accuracy.min_snr_db if accuracy else None
+        if snr is None:
+            failed.append(f"SNR unknown (validation not run); minSnrDb {target.min_snr_db} dB")
+        elif not snr >= target.min_snr_db:
+            failed.append(f"SNR {snr:.1f} dB below minSnrDb {target.min_snr_db} dB")
+    if target.max_kl_divergence is not None:
+        kl = accuracy.max_kl_divergence if accuracy else None
+        if kl is None:
+            failed.append(
+                "KL divergence unknown (no probability output validated: rows of a classifier "
+                f"output that are non-negative and sum to 1); maxKlDivergence "
+                f"{target.max_kl_divergence}"
+            )
+        elif not kl <= target.max_kl_divergence:
+            failed.append(
+                f"KL divergence {kl:.4g} exceeds maxKlDivergence {target.max_kl_divergence}"
+            )
+    if target.min_top5_agreement is not None:
+        top5 = accuracy.top5_agreement if accuracy else None
+        if top5 is None:
+            failed.append(
+                "top-5 agreement unknown (no classifier output with more than 5 classes "
+                f"validated); minTop5Agreement {target.min_top5_agreement}"
+            )
+        elif not top5 >= target.min_top5_agreement:
+            failed.append(
+                f"top-5 agreement {top5:.3f} below minTop5Agreement {target.min_top5_agreement}"
+            )
+    if target.max_accuracy_drop is not None:
+        drop = accuracy.accuracy_drop_points if accuracy else None
+        if drop is None:
+            failed.append(
+                "task accuracy unknown (validation not run, or no labels in "
+                f"validation.datasetUri); maxAccuracyDrop {target.max_accuracy_drop} points"
+            )
+        elif not drop <= target.max_accuracy_drop:
+            failed.append(
+                f"task accuracy {drop:.2f} points below the source's, more than "
+                f"maxAccuracyDrop {target.max_accuracy_drop}"
+            )
+    return failed
 
 
 def select_variant(variants: Sequence[VariantReport]) -> Selection:
