@@ -71,7 +71,20 @@ class VariantResult(_Status):
     task_accuracy: Annotated[
         float | None, Field(description="Top-1 accuracy (0..1) on the labelled dataset.")
     ] = None
-    meets_target: bool | None = None
+    meets_target: Annotated[
+        bool | None,
+        Field(
+            description="May be selected: meets the target, or is unverified and "
+            "spec.target.allowUnverified accepts that (see verdict)."
+        ),
+    ] = None
+    verdict: Annotated[
+        Literal["meets", "misses", "unverified"] | None,
+        Field(
+            description="unverified: this runtime could not validate or run the variant "
+            "(e.g. Select TF ops), so its target was not checked; the note says why."
+        ),
+    ] = None
     note: str | None = None
 
 

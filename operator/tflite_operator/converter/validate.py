@@ -156,11 +156,13 @@ def run_source(
     samples: Samples,
     *,
     require_labels: bool = False,
+    use_labels: bool = True,
     field: str = "spec.validation.datasetUri",
 ) -> Reference:
     """Run the source model (TensorFlow) on every sample; with labels, its task accuracy.
 
     require_labels (target.maxAccuracyDrop is set): a dataset without labels is a SpecError.
+    use_labels=False ignores labels (a signature other than the one they score).
     """
     if not samples.inputs:
         raise ValidationFailedError("no samples to compare on")
@@ -174,8 +176,8 @@ def run_source(
         outputs={n: _stack(v) for n, v in stacked.items()},
         per_sample_shapes={n: np.shape(v[0]) for n, v in stacked.items()},
     )
-    if samples.labels is None:
-        if require_labels:
+    if samples.labels is None or not use_labels:
+        if require_labels and use_labels:
             where = samples.report.uri or "the validation data (synthetic)"
             raise SpecError(
                 f"target.maxAccuracyDrop needs labelled samples, but {where} has no labels "
