@@ -79,8 +79,8 @@ def _share(value: float | None) -> str:
 
 
 def run_demo(out: Path, epochs: int, log_format: str) -> int:
-    from tflite_operator.cli import report_failure, run_pipeline
-    from tflite_operator.console import results_table
+    from tflite_operator.commands.common import report_failure, run_pipeline
+    from tflite_operator.console import print_results
 
     out = out.resolve()
     model_dir = out / "digits_saved_model"
@@ -135,7 +135,7 @@ def run_demo(out: Path, epochs: int, log_format: str) -> int:
     except ConversionError as err:
         return report_failure(err)
     print()
-    print(results_table(outcome.report, extra=accuracy_columns(outcome.report)))
+    print_results(outcome.report, extra=accuracy_columns(outcome.report))
     print(f"\nreport: {outcome.report.report_uri} (and report.html beside it)")
     print(
         f"accuracy is top-1 on {len(y_test)} held-out digits, measured by the pipeline "

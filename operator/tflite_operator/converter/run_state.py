@@ -23,7 +23,9 @@ from tflite_operator.api.report import (
 from tflite_operator.api.spec import ConversionSpec, Variant
 from tflite_operator.converter import data
 from tflite_operator.converter.progress import Progress, StageClock
+from tflite_operator.converter.reuse_rules import ReusePlan
 from tflite_operator.converter.source import SourceModel
+from tflite_operator.converter.validate import Reference
 from tflite_operator.storage import Storage, storage_for
 from tflite_operator.storage.ownership import Owner
 
@@ -48,6 +50,8 @@ class RunState:
     clock: StageClock
     out_store: Storage
     owner: Owner | None = None
+    # Fingerprints and the previous outputs (converter/reuse.py), before the source is fetched.
+    reuse: ReusePlan | None = None
     local_source: Path | None = None
     model: SourceModel | None = None
     # One report per spec.variants item, in that order, once the convert stage ran.
@@ -59,6 +63,9 @@ class RunState:
     source_note: str | None = None
     # Top-1 accuracy on the labelled validation dataset (primary signature), when labelled.
     source_task_accuracy: float | None = None
+    # The source's outputs on the validation samples, per signature: run once, compared with
+    # every variant (validation, and each accuracy-control attempt).
+    references: dict[str, Reference] = field(default_factory=dict)
     selected: Selection | None = None
     report: Report | None = None
     # Fetched or generated inputs, shared by calibration, validation and benchmark.

@@ -18,7 +18,7 @@ from tflite_operator.api.report import (
     VariantReport,
 )
 from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, Variant
-from tflite_operator.converter import benchmark, validate
+from tflite_operator.converter import benchmark, data, validate
 from tflite_operator.converter.run_state import RunState
 
 
@@ -30,17 +30,11 @@ def validate_all(state: RunState) -> None:
     signatures = state.source_model.signatures
     detail = f"{val.samples} sample(s){_count(signatures)}"
     with state.clock.stage("validate", detail, total=len(converted)):
-        data_uri = val.dataset_uri or _first_calibration_uri(spec.variants)
-        samples = {
-            sig.key: state.samples_for(
-                data_uri, val.samples, val.seed, sig, "spec.validation.datasetUri"
-            )
-            for sig in signatures
-        }
+        samples = validation_samples(state)
         state.validation_data = samples[signatures[0].key].report
         # The source runs once per signature; every variant is compared with its outputs.
         # Labels score the primary signature's classifier output (the one a device calls).
-        references = {
+        references = state.references = {
             sig.key: validate.run_source(
                 state.source_model,
                 sig.key,
@@ -70,6 +64,18 @@ def validate_all(state: RunState) -> None:
                     words.append((sig.key, "not runnable here"))
             _primary_figures(rep)
             state.progress.step("validate", f"{variant.name}: {_per_signature(words)}")
+
+
+def validation_samples(state: RunState) -> dict[str, data.Samples]:
+    """The validation inputs of each selected signature (fetched once, then cached)."""
+    val = state.spec.validation
+    data_uri = val.dataset_uri or _first_calibration_uri(state.spec.variants)
+    return {
+        sig.key: state.samples_for(
+            data_uri, val.samples, val.seed, sig, "spec.validation.datasetUri"
+        )
+        for sig in state.source_model.signatures
+    }
 
 
 def benchmark_all(state: RunState) -> None:

@@ -14,20 +14,19 @@ from datetime import UTC, datetime
 from tflite_operator import __version__
 from tflite_operator.api.errors import ConversionError
 from tflite_operator.api.report import (
+    REPORT_HTML,
+    REPORT_JSON,
     Report,
     SourceReport,
     VariantReport,
     VariantStatus,
 )
 from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, ConversionSpec, Variant
-from tflite_operator.converter import convert, data, source
+from tflite_operator.converter import convert, data, input_shapes, reuse, source
 from tflite_operator.converter.report_html import render_html
 from tflite_operator.converter.run_state import RunState, produced
 from tflite_operator.converter.target import evaluate_target, select_variant
 from tflite_operator.storage import storage_for
-
-REPORT_JSON = "report.json"
-REPORT_HTML = "report.html"
 
 
 def output_names(spec: ConversionSpec) -> list[str]:
@@ -65,14 +64,20 @@ def fetch(state: RunState) -> None:
 def inspect(state: RunState) -> None:
     src = state.spec.source
     with state.clock.stage("inspect", str(state.local_source)):
-        state.model = source.load_source(state.local_source, src.format, src.signature_keys)
+        state.model = source.load_source(
+            state.local_source, src.format, src.signature_keys, src.input_shapes
+        )
+        # Before any conversion: an unknown dim other than the batch needs source.inputShapes.
+        input_shapes.require_static(state.model.signatures)
 
 
 def convert_all(state: RunState) -> None:
     variants = state.spec.variants
     with state.clock.stage("convert", f"{len(variants)} variant(s)", total=len(variants)):
+        reused = reuse.take_previous(state)
         for index, variant in enumerate(variants):
-            state.variants.append(_convert_one(state, index, variant))
+            state.variants.append(reused.get(variant.name) or _convert_one(state, index, variant))
+        reuse.record(state)
 
 
 def _convert_one(state: RunState, index: int, variant: Variant) -> VariantReport:
@@ -106,6 +111,7 @@ def _convert_one(state: RunState, index: int, variant: Variant) -> VariantReport
         calibration=calib.report if calib else None,
         ops=converted.ops,
         convert_seconds=round(converted.seconds, 3),
+        converter_settings=converted.settings,
     )
 
 
