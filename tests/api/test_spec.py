@@ -56,6 +56,21 @@ def test_input_shapes_are_camel_case_on_the_wire_and_default_to_none():
         ({"benchmark": {"runs": 0}}, "spec.benchmark.runs"),
         ({"unknown": 1}, "spec.unknown: Extra inputs are not permitted"),
         (
+            {"target": {"maxAccuracyDrop": 1.0}},
+            "target.maxAccuracyDrop compares task accuracy on labelled samples: set "
+            "validation.datasetUri",
+        ),
+        (
+            {
+                "target": {"maxAccuracyDrop": 1.0},
+                "validation": {"enabled": False, "datasetUri": "gs://models/held-out.npz"},
+            },
+            "keep validation.enabled true",
+        ),
+        ({"target": {"maxAccuracyDrop": 101}}, "spec.target.maxAccuracyDrop"),
+        ({"target": {"minTop5Agreement": 1.5}}, "spec.target.minTop5Agreement"),
+        ({"target": {"maxKlDivergence": -1}}, "spec.target.maxKlDivergence"),
+        (
             {"source": {"uri": "gs://models/m", "inputShapes": {"image": [1, 0, 224, 3]}}},
             "spec.source.inputShapes.image.1: Input should be greater than or equal to 1",
         ),
@@ -127,3 +142,19 @@ def test_bad_manifests(tmp_path, text, expected):
 def test_missing_manifest_says_what_to_pass(tmp_path):
     with pytest.raises(SpecError, match="does not exist; pass the path of a YAML file"):
         load_manifest(tmp_path / "nope.yaml")
+
+
+def test_metric_budgets_on_the_wire():
+    spec = parse_spec(
+        spec_with(
+            target={
+                "minSnrDb": 25,
+                "maxKlDivergence": 0.05,
+                "minTop5Agreement": 0.99,
+                "maxAccuracyDrop": 1.0,
+            },
+            validation={"datasetUri": "gs://models/held-out.npz"},
+        )
+    )
+    assert spec.target.min_snr_db == 25 and spec.target.max_accuracy_drop == 1.0
+    assert spec.to_wire()["target"]["maxKlDivergence"] == 0.05

@@ -152,3 +152,40 @@ def test_input_without_batch_dim_keeps_its_shape(tmp_path):
     samples = load_samples(path, sig, 2, "v.npy")
     np.testing.assert_array_equal(samples.inputs[1]["v"], [3, 4, 5])
     assert synthetic_samples(sig, 1, 0).inputs[0]["v"].shape == (3,)
+
+
+def test_labels_beside_the_inputs(tmp_path):
+    path = tmp_path / "l.npz"
+    np.savez(path, image=np.zeros((6, 8, 8, 1), np.float32), labels=np.arange(6, dtype=np.uint8))
+    samples = load_samples(path, IMAGE, 4, "l.npz")
+    assert samples.report.labelled
+    assert samples.labels.tolist() == [0, 1, 2, 3]  # cut with the samples
+    assert samples.labels.dtype == np.int64
+    unlabelled = tmp_path / "u.npz"
+    np.savez(unlabelled, image=np.zeros((2, 8, 8, 1), np.float32))
+    assert load_samples(unlabelled, IMAGE, 2, "u.npz").labels is None
+
+
+def test_a_single_input_file_may_name_its_array_anything_beside_labels(tmp_path):
+    path = tmp_path / "l.npz"
+    np.savez(path, pixels=np.zeros((3, 8, 8, 1), np.float32), labels=np.array([1, 2, 3]))
+    samples = load_samples(path, IMAGE, 3, "l.npz")
+    assert len(samples.inputs) == 3 and samples.labels.tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        (np.arange(5), "labels holds 5 entries but the inputs hold 6 samples"),
+        (np.zeros(6, np.float32), "must hold one integer class id per sample, shape (N,)"),
+        (np.zeros((6, 1), np.int64), "labels has shape (6, 1)"),
+        (np.array([0, 1, -1, 0, 1, 0]), "labels has negative class ids"),
+    ],
+)
+def test_bad_labels_say_the_fix(tmp_path, labels, expected):
+    path = tmp_path / "bad.npz"
+    np.savez(path, image=np.zeros((6, 8, 8, 1), np.float32), labels=labels)
+    with pytest.raises(SpecError) as err:
+        load_samples(path, IMAGE, 6, "bad.npz")
+    assert expected in str(err.value)
+    assert "bad.npz" in str(err.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gcs_server import FakeGCS
@@ -12,6 +13,7 @@ from tflite_operator.api.errors import (
     ConversionFailedError,
     OutputExistsError,
     SourceNotFoundError,
+    SpecError,
 )
 from tflite_operator.api.manifest import parse_spec
 from tflite_operator.api.report import TERMINATION_MESSAGE_LIMIT, Report, summarize
@@ -154,6 +156,73 @@ def test_unsupported_op_is_a_failed_variant_with_the_fix_and_the_report_is_kept(
         "report.html",
         "report.json",
     ]
+
+
+def _held_out(digits, path: Path, labelled: bool) -> Path:
+    x, y = digits
+    arrays = {"image": x[-100:]} | ({"labels": y[-100:]} if labelled else {})
+    np.savez(path, **arrays)
+    return path
+
+
+def test_labelled_validation_gives_task_accuracy_and_a_drop_budget(
+    cnn_saved_model, calibration_npz, digits, tmp_path
+):
+    held_out = _held_out(digits, tmp_path / "held_out.npz", labelled=True)
+    spec = parse_spec(
+        cnn_spec(
+            str(cnn_saved_model),
+            str(tmp_path / "out"),
+            str(calibration_npz),
+            target={"maxAccuracyDrop": 1.0, "minSnrDb": 15, "maxKlDivergence": 0.05},
+            benchmark={"enabled": False},
+            validation={"datasetUri": str(held_out), "samples": 100},
+        )
+    )
+    report = pipeline.run("digits", spec, tmp_path / "work").report
+    assert report.validation_data.labelled
+    source_accuracy = report.source.task_accuracy
+    assert 0.8 < source_accuracy <= 1.0  # digits the 3-epoch CNN also trained on
+    by_name = {v.name: v for v in report.variants}
+    for v in by_name.values():
+        acc = v.accuracy
+        assert 0.8 < acc.task_accuracy <= 1.0
+        # 100 samples: each one the variant gets wrong and the source right is one point.
+        assert acc.accuracy_drop_points == pytest.approx(
+            round(100 * (source_accuracy - acc.task_accuracy))
+        )
+        assert acc.min_snr_db is not None and acc.max_kl_divergence is not None
+        if acc.accuracy_drop_points > 1.0:
+            assert any("maxAccuracyDrop 1.0" in f for f in v.target.failed)
+    assert by_name["fp32"].accuracy.accuracy_drop_points == 0.0
+    assert by_name["fp32"].accuracy.min_snr_db > 80
+    summary = json.loads(summarize(report).to_termination_message())
+    assert summary["sourceTaskAccuracy"] == source_accuracy
+    assert {v["name"]: v["taskAccuracy"] for v in summary["variants"]} == {
+        n: v.accuracy.task_accuracy for n, v in by_name.items()
+    }
+
+
+def test_accuracy_drop_budget_on_unlabelled_data_names_the_field(
+    cnn_saved_model, calibration_npz, digits, tmp_path
+):
+    held_out = _held_out(digits, tmp_path / "unlabelled.npz", labelled=False)
+    spec = parse_spec(
+        cnn_spec(
+            str(cnn_saved_model),
+            str(tmp_path / "out"),
+            str(calibration_npz),
+            variants=[{"name": "fp32"}],
+            target={"maxAccuracyDrop": 1.0},
+            benchmark={"enabled": False},
+            validation={"datasetUri": str(held_out)},
+        )
+    )
+    with pytest.raises(SpecError) as err:
+        pipeline.run("digits", spec, tmp_path / "work")
+    assert "unlabelled.npz has no labels array" in err.value.message
+    assert "spec.validation.datasetUri" in err.value.message
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.gcs

@@ -151,3 +151,32 @@ def test_allow_unverified_selects_it_and_still_says_unverified(flex_saved_model,
     assert "meet the target" not in target_met["message"]
     assert status["variants"][0]["meetsTarget"] is True
     assert status["variants"][0]["verdict"] == "unverified"
+
+
+def test_labels_score_the_first_signature_only(loud_embedding_model, tmp_path):
+    """The embed signature has no classifier output; labels in the shared file do not break it."""
+    x = np.random.default_rng(3).random((6, 16), dtype=np.float32)
+    dataset = tmp_path / "labelled.npz"
+    np.savez(dataset, x=x, labels=np.array([0, 1, 2, 3, 0, 1]))
+    outcome = run(
+        tmp_path,
+        "two-heads-labelled",
+        {
+            "source": {
+                "uri": str(loud_embedding_model),
+                "signatureKeys": ["serving_default", "embed"],
+            },
+            "variants": [{"name": "fp32"}],
+            "target": {"maxAccuracyDrop": 0.0},
+            "benchmark": {"enabled": False},
+            "validation": {"datasetUri": str(dataset), "samples": 6},
+        },
+    )
+    report = outcome.report
+    assert report.source.task_accuracy is not None
+    [fp32] = report.variants
+    primary, embed = fp32.signature_checks
+    assert primary.accuracy.task_accuracy == report.source.task_accuracy
+    assert primary.accuracy.accuracy_drop_points == 0.0
+    assert embed.accuracy is not None and embed.accuracy.task_accuracy is None
+    assert fp32.target.verdict == "meets"

@@ -189,3 +189,71 @@ def test_a_failed_variant_never_meets_the_target():
     verdict = evaluate_target(v, Target(), tolerance=None)
     assert not verdict.meets and "conversion failed: boom" in verdict.failed[0]
     assert select_variant([v]).reason == "no variant converted"
+
+
+def _measured(**figures) -> VariantReport:
+    v = variant("int8", 100)
+    v.accuracy = AccuracyReport(
+        samples=4, outputs=[], max_abs_error=0.01, within_tolerance=True, verdict="", **figures
+    )
+    return v
+
+
+def test_snr_kl_top5_and_accuracy_drop_budgets():
+    target = Target(
+        min_snr_db=30, max_kl_divergence=0.01, min_top5_agreement=0.99, max_accuracy_drop=1.0
+    )
+    good = _measured(
+        min_snr_db=35.0, max_kl_divergence=0.001, top5_agreement=1.0, accuracy_drop_points=1.0
+    )
+    assert evaluate_target(good, target, tolerance=None).meets  # a drop of exactly 1.0 is within
+    bad = _measured(
+        min_snr_db=12.5, max_kl_divergence=0.2, top5_agreement=0.9, accuracy_drop_points=2.5
+    )
+    failed = " | ".join(evaluate_target(bad, target, tolerance=None).failed)
+    assert "SNR 12.5 dB below minSnrDb 30.0" in failed
+    assert "KL divergence 0.2 exceeds maxKlDivergence 0.01" in failed
+    assert "top-5 agreement 0.900 below minTop5Agreement 0.99" in failed
+    assert "task accuracy drop 2.50 points exceeds maxAccuracyDrop 1.0" in failed
+    # A variant more accurate than the source has a negative drop: within any budget.
+    assert evaluate_target(
+        _measured(accuracy_drop_points=-2.0), Target(max_accuracy_drop=0), tolerance=None
+    ).meets
+
+
+def test_unmeasured_metric_budgets_are_unmet_with_the_reason():
+    target = Target(
+        min_snr_db=30, max_kl_divergence=0.01, min_top5_agreement=0.9, max_accuracy_drop=1.0
+    )
+    # Validated, but no probability output, no classifier with > 5 classes, no labels.
+    failed = " | ".join(evaluate_target(_measured(), target, tolerance=None).failed)
+    assert "SNR unknown (no output compared); minSnrDb 30.0" in failed
+    assert "KL divergence unknown (no probability output validated" in failed
+    assert "top-5 agreement unknown (no classifier output with more than 5 classes" in failed
+    assert "task accuracy drop unknown (no labels in validation.datasetUri)" in failed
+    not_validated = evaluate_target(variant("x", 10), target, tolerance=None).failed
+    assert len(not_validated) == 4
+    assert all("unknown (validation not run)" in f for f in not_validated)
+
+
+def test_a_nan_metric_never_meets_its_budget():
+    nan = float("nan")
+    v = _measured(min_snr_db=nan, max_kl_divergence=nan)
+    verdict = evaluate_target(v, Target(min_snr_db=0, max_kl_divergence=10), tolerance=None)
+    assert len(verdict.failed) == 2
+
+
+def test_metric_budgets_take_the_worst_signature_and_task_accuracy_the_first():
+    v = _measured()
+    primary = v.accuracy.model_copy(
+        update={"min_snr_db": 40.0, "top5_agreement": 1.0, "accuracy_drop_points": 0.5}
+    )
+    # A second signature without a classifier output: no top-5, no labels, a worse SNR.
+    other = v.accuracy.model_copy(update={"min_snr_db": 18.0})
+    v.signature_checks = [
+        SignatureCheck(key="serving_default", accuracy=primary),
+        SignatureCheck(key="embed", accuracy=other),
+    ]
+    target = Target(min_snr_db=20, min_top5_agreement=0.99, max_accuracy_drop=1.0)
+    verdict = evaluate_target(v, target, tolerance=None)
+    assert verdict.failed == ["SNR 18.0 dB (signature 'embed') below minSnrDb 20.0"]

@@ -127,6 +127,13 @@ CASES = [
         "spec.target.minTop1Agreement",
     ),
     Case(
+        "accuracy-drop-without-labelled-data",
+        with_(target={"maxAccuracyDrop": 1.0}),
+        ("spec.target.maxAccuracyDrop", "set validation.datasetUri"),
+        "target.maxAccuracyDrop compares task accuracy on labelled samples: set "
+        "validation.datasetUri",
+    ),
+    Case(
         "backoff-limit-too-high",
         with_(job={"backoffLimit": 11}),
         "spec.job.backoffLimit",

@@ -124,6 +124,7 @@ def _full_status(now: str) -> dict[str, Any]:
         ok=True,
         source_size_bytes=1000,
         source_p50_ms=1.5,
+        source_task_accuracy=0.97,
         selected="a",
         selection_reason="smallest",
         report_uri="gs://b/out/report.json",
@@ -132,7 +133,8 @@ def _full_status(now: str) -> dict[str, Any]:
             VariantSummary(
                 name="a", ok=True, uri="gs://b/out/a.tflite", size_bytes=300,
                 compression_ratio=3.3, p50_ms=0.25, p90_ms=0.5, p99_ms=0.75, speedup=6.0,
-                max_abs_error=0.001, top1_agreement=1.0, meets_target=True, note="n",
+                max_abs_error=0.001, top1_agreement=1.0, task_accuracy=0.96,
+                meets_target=True, note="n",
             )
         ],
     )  # fmt: skip

@@ -127,6 +127,18 @@ def test_success_publishes_figures_and_ready():
     assert status["sourceSizeBytes"] == 400_000
 
 
+def test_task_accuracy_of_the_source_and_the_variants_reaches_the_status():
+    summary = SUMMARY.model_copy(deep=True)
+    summary.source_task_accuracy = 0.97
+    summary.variants[0].task_accuracy = 0.97
+    summary.variants[1].task_accuracy = 0.96
+    status = rd.render({}, 1, st.observe_job(*complete(summary)), T2)
+    api_status.ConversionStatus.model_validate(status)
+    assert status["sourceTaskAccuracy"] == 0.97
+    assert [v["taskAccuracy"] for v in status["variants"]] == [0.97, 0.96]
+    assert status["selected"]["taskAccuracy"] == 0.96
+
+
 def test_no_variant_meets_the_target():
     s = SUMMARY.model_copy(deep=True)
     s.selected = None

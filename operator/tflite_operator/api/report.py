@@ -58,6 +58,8 @@ class SourceReport(_Model):
     signatures: list[SignatureInfo]
     latency_ms: LatencyStats | None = None
     latency_note: str | None = None
+    # Top-1 accuracy (0..1) on the labelled validation dataset, when it has `labels`.
+    task_accuracy: float | None = None
 
 
 class DataReport(_Model):
@@ -67,6 +69,7 @@ class DataReport(_Model):
     uri: str | None = None
     samples: int
     seed: int | None = None
+    labelled: bool = False  # the file has a `labels` array: task accuracy is measured
 
 
 class OutputError(_Model):
@@ -75,6 +78,9 @@ class OutputError(_Model):
     mean_abs_error: float
     cosine_similarity: float
     top1_agreement: float | None = None  # only for classifier-like outputs
+    snr_db: float | None = None  # capped at +-200 dB (identical outputs: 200)
+    kl_divergence: float | None = None  # nats; only for probability outputs (softmax rows)
+    top5_agreement: float | None = None  # classifier-like outputs with more than 5 classes
 
 
 class AccuracyReport(_Model):
@@ -82,6 +88,11 @@ class AccuracyReport(_Model):
     outputs: list[OutputError]
     max_abs_error: float
     top1_agreement: float | None = None
+    min_snr_db: float | None = None  # the worst output's
+    max_kl_divergence: float | None = None  # the worst probability output's
+    top5_agreement: float | None = None  # the worst classifier output's (C > 5)
+    task_accuracy: float | None = None  # top-1 accuracy (0..1) against the dataset's labels
+    accuracy_drop_points: float | None = None  # (source - variant) task accuracy, in points
     tolerance: float | None = None
     within_tolerance: bool
     verdict: str
@@ -262,6 +273,7 @@ class VariantSummary(_Model):
     speedup: float | None = None
     max_abs_error: float | None = None
     top1_agreement: float | None = None
+    task_accuracy: float | None = None
     meets_target: bool | None = None
     verdict: Verdict | None = None
     note: Annotated[str | None, Field(max_length=300)] = None
@@ -274,6 +286,7 @@ class Summary(_Model):
     error: Annotated[str | None, Field(max_length=1500)] = None
     source_size_bytes: int | None = None
     source_p50_ms: float | None = None
+    source_task_accuracy: float | None = None
     selected: str | None = None
     selection_reason: str | None = None
     report_uri: str | None = None
@@ -334,6 +347,7 @@ def summarize(report: Report) -> Summary:
                 speedup=v.benchmark.speedup_vs_source if v.benchmark else None,
                 max_abs_error=v.accuracy.max_abs_error if v.accuracy else None,
                 top1_agreement=v.accuracy.top1_agreement if v.accuracy else None,
+                task_accuracy=v.accuracy.task_accuracy if v.accuracy else None,
                 meets_target=v.target.meets if v.target else None,
                 verdict=v.target.verdict if v.target else None,
                 note=note[:300] if note else None,
@@ -348,6 +362,7 @@ def summarize(report: Report) -> Summary:
         ),
         source_size_bytes=report.source.size_bytes,
         source_p50_ms=src_lat.p50 if src_lat else None,
+        source_task_accuracy=report.source.task_accuracy,
         selected=report.selected.name,
         selection_reason=report.selected.reason,
         report_uri=report.report_uri,

@@ -252,6 +252,40 @@ class Target(_Model):
         float | None,
         Field(ge=0, le=1, description="For classifier outputs: share of equal argmax."),
     ] = None
+    min_top5_agreement: Annotated[
+        float | None,
+        Field(
+            ge=0,
+            le=1,
+            description="For classifier outputs with more than 5 classes: share of samples "
+            "whose source top-1 class is among the variant's 5 highest scores.",
+        ),
+    ] = None
+    min_snr_db: Annotated[
+        float | None,
+        Field(
+            description="Budget for the worst output's signal-to-noise ratio vs the source, "
+            "in dB (20 dB: error power 1% of the output's)."
+        ),
+    ] = None
+    max_kl_divergence: Annotated[
+        float | None,
+        Field(
+            ge=0,
+            description="For probability outputs (softmax rows): budget for the mean "
+            "KL divergence from the source's distribution, in nats.",
+        ),
+    ] = None
+    max_accuracy_drop: Annotated[
+        float | None,
+        Field(
+            ge=0,
+            le=100,
+            description="Budget for the drop in top-1 task accuracy vs the source, in "
+            "percentage points (1.0: at most 1 point worse); needs a validation.datasetUri "
+            "file with a labels array.",
+        ),
+    ] = None
     allowed_ops: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=64)]] | None,
         Field(
@@ -357,6 +391,18 @@ class ConversionSpec(_Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"variant names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _accuracy_drop_has_labels(self) -> Self:
+        if self.target.max_accuracy_drop is None:
+            return self
+        if not self.validation.enabled or self.validation.dataset_uri is None:
+            raise ValueError(
+                "target.maxAccuracyDrop compares task accuracy on labelled samples: set "
+                "validation.datasetUri to an .npz file with the inputs and a labels array "
+                "(and keep validation.enabled true), or remove target.maxAccuracyDrop"
+            )
         return self
 
     def tolerance_for(self, variant: Variant) -> float | None:

@@ -68,6 +68,9 @@ class VariantResult(_Status):
     speedup: Annotated[float | None, Field(description="source p50 / variant p50")] = None
     max_abs_error: float | None = None
     top1_agreement: float | None = None
+    task_accuracy: Annotated[
+        float | None, Field(description="Top-1 accuracy (0..1) on the labelled dataset.")
+    ] = None
     meets_target: Annotated[
         bool | None,
         Field(
@@ -92,6 +95,7 @@ class SelectedVariant(_Status):
     size_bytes: int | None = None
     size: str | None = None
     p50_ms: float | None = None
+    task_accuracy: float | None = None
 
 
 def _doc(text: str) -> Any:
@@ -112,6 +116,10 @@ class ConversionStatus(_Status):
     source_size_bytes: Annotated[int | None, _doc("Size of the source model.")] = None
     source_p50_ms: Annotated[
         float | None, _doc("Median latency of the source model in TensorFlow, ms.")
+    ] = None
+    source_task_accuracy: Annotated[
+        float | None,
+        _doc("Top-1 accuracy (0..1) of the source model on the labelled validation dataset."),
     ] = None
     variants: Annotated[
         list[VariantResult] | None,

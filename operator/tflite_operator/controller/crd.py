@@ -190,6 +190,20 @@ VARIANTS_UNIQUE = {
 }
 
 
+# ConversionSpec._accuracy_drop_has_labels, in CEL. target and validation have defaults ({}),
+# but a rule must not rely on defaulting having run, hence the has() guards.
+ACCURACY_DROP_NEEDS_LABELS = {
+    "rule": "!has(self.target) || !has(self.target.maxAccuracyDrop) || "
+    "(has(self.validation) && has(self.validation.datasetUri) && "
+    "(!has(self.validation.enabled) || self.validation.enabled))",
+    "message": "target.maxAccuracyDrop compares task accuracy on labelled samples: set "
+    "validation.datasetUri to an .npz file with the inputs and a labels array (and keep "
+    "validation.enabled true), or remove target.maxAccuracyDrop",
+    "fieldPath": ".target.maxAccuracyDrop",
+    "reason": "FieldValueInvalid",
+}
+
+
 def spec_schema() -> dict[str, Any]:
     raw = ConversionSpec.model_json_schema(by_alias=True)
     schema = structural(raw, raw.get("$defs", {}), "spec")
@@ -200,6 +214,7 @@ def spec_schema() -> dict[str, Any]:
     assert item["properties"]["quantization"]["default"] == Quantization.NONE
     assert item["properties"]["ioType"]["default"] == IOType.FLOAT32
     item["x-kubernetes-validations"] = variant_rules()
+    schema["x-kubernetes-validations"] = [ACCURACY_DROP_NEEDS_LABELS]
     crd_rules.add_rules(schema)
     return schema
 

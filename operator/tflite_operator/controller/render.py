@@ -49,6 +49,7 @@ def _selected(summary: Summary) -> SelectedVariant:
         size_bytes=chosen.size_bytes,
         size=human_size(chosen.size_bytes) if chosen.size_bytes is not None else None,
         p50_ms=chosen.p50_ms,
+        task_accuracy=chosen.task_accuracy,
     )
 
 
@@ -172,6 +173,7 @@ def render(
         total = max(expected_variants or 0, summary.variants_total or 0, listed)
         status.source_size_bytes = summary.source_size_bytes
         status.source_p50_ms = summary.source_p50_ms
+        status.source_task_accuracy = summary.source_task_accuracy
         status.variants = [_variant(v) for v in summary.variants]
         status.variants_omitted = (total - listed) or None
         if summary.selected or summary.selection_reason:

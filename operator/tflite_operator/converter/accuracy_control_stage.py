@@ -58,6 +58,7 @@ def control_all(state: RunState) -> None:
                 _calibration(state, variant),
                 samples,
                 spec,
+                state.references,
             )
             control = rep.accuracy_control
             assert control is not None
@@ -87,11 +88,14 @@ def control_variant(
     calibration: Mapping[str, Samples],
     samples: Mapping[str, Samples],
     spec: ConversionSpec,
+    references: Mapping[str, validate.Reference] | None = None,
 ) -> bytes:
     """The model this variant ships; rep gets the layer errors and the control's report.
 
-    samples: validation inputs per signature; every signature is re-validated per attempt.
+    samples: validation inputs per signature; every signature is re-validated per attempt,
+    against the source's outputs in references (validation's, so the source is not run again).
     """
+    references = references or {}
     assert rep.accuracy is not None and variant.accuracy_control is not None
     key = model.signatures[0].key
     tolerance = spec.tolerance_for(variant)
@@ -143,7 +147,13 @@ def control_variant(
                 SignatureCheck(
                     key=sig.key,
                     accuracy=validate.compare(
-                        model, sig.key, candidate, samples[sig.key], tolerance, threads
+                        model,
+                        sig.key,
+                        candidate,
+                        samples[sig.key],
+                        tolerance,
+                        threads,
+                        reference=references.get(sig.key),
                     ),
                 )
                 for sig in model.signatures

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from tflite_operator.api.report import BenchmarkReport, LatencyStats
+from tflite_operator.converter.litert_runner import feed, open_runner
 from tflite_operator.converter.ops import NotRunnableError, not_runnable_reason, op_summary
 from tflite_operator.converter.source import SourceModel, first_line, import_tensorflow
 
@@ -212,8 +213,6 @@ def _measure_here(
     """The measurement itself, in this process, from model bytes or a model file."""
     # Loaded before the baseline, so the runtime's shared library is not counted as the model's.
     import ai_edge_litert.interpreter  # noqa: F401
-
-    from tflite_operator.converter.validate import feed, open_runner
 
     peak_reset = _reset_peak()
     before = resident_memory()

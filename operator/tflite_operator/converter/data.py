@@ -7,6 +7,10 @@ How a file maps onto a signature: the first axis of every array is the sample ax
 signature's input has a leading batch dimension (None or 1), each sample keeps a batch dim of 1
 (`array[i:i+1]`), so the file holds shape (N, *input_shape[1:]). Otherwise (a fixed leading
 dim > 1, or a scalar input) the sample is `array[i]` and the file holds (N, *input_shape).
+
+Labelled data: an .npz may hold a `labels` array beside the inputs, one integer class id per
+sample, shape (N,). Validation then measures top-1 task accuracy (validate.py); calibration
+ignores it. A signature whose input is itself named "labels" reads that array as an input.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ DATASET_FIELDS = "spec.variants[].representativeDataset.uri or spec.validation.d
 # integers are usually indices (token ids, class ids), and [0, 10) is a valid index for any
 # embedding or lookup table with at least 10 rows.
 SYNTHETIC_INT_HIGH = 10
+LABELS_KEY = "labels"
 
 
 @dataclass
@@ -34,6 +39,8 @@ class Samples:
     report: DataReport
     # The signature these samples were shaped for; None means "the only signature".
     signature_key: str | None = None
+    # One integer class id per sample, from the file's `labels` array; None when unlabelled.
+    labels: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -71,8 +78,13 @@ def numpy_dtype(dtype: str) -> np.dtype:
         raise SpecError(f"input dtype {dtype!r} has no numpy equivalent; cannot feed it") from e
 
 
-def read_arrays(path: Path, signature: SignatureInfo, uri: str) -> dict[str, np.ndarray]:
-    """The file's arrays keyed by input name (a single-input signature takes any one key)."""
+def read_arrays(
+    path: Path, signature: SignatureInfo, uri: str
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """(the file's arrays keyed by input name, its `labels` array or None).
+
+    A single-input signature takes any one key besides `labels`.
+    """
     names = [t.name for t in signature.inputs]
     if not path.is_file():
         raise SpecError(f"dataset {uri} does not exist; check {DATASET_FIELDS}")
@@ -91,13 +103,14 @@ def read_arrays(path: Path, signature: SignatureInfo, uri: str) -> dict[str, np.
                 f"{len(names)} inputs ({', '.join(names)}); use an .npz file with one array "
                 f"per input name: np.savez(path, {', '.join(f'{n}=...' for n in names)})"
             )
-        return {names[0]: loaded}
+        return {names[0]: loaded}, None
     with loaded:
         arrays = {key: loaded[key] for key in loaded.files}
+    labels = arrays.pop(LABELS_KEY, None) if LABELS_KEY not in names else None
     if set(names) <= set(arrays):
-        return {n: arrays[n] for n in names}
+        return {n: arrays[n] for n in names}, labels
     if len(names) == 1 and len(arrays) == 1:
-        return {names[0]: next(iter(arrays.values()))}
+        return {names[0]: next(iter(arrays.values()))}, labels
     raise SpecError(
         f"dataset {uri} has arrays {sorted(arrays) or 'none'}, but signature "
         f"{signature.key!r} needs one array per input: {', '.join(names)}; save it with "
@@ -126,7 +139,7 @@ def load_samples(path: Path, signature: SignatureInfo, count: int, uri: str) -> 
 
     A file with fewer samples than `count` is used whole; the report records the real count.
     """
-    arrays = read_arrays(Path(path), signature, uri)
+    arrays, labels = read_arrays(Path(path), signature, uri)
     checked: dict[str, np.ndarray] = {}
     for tensor in signature.inputs:
         array = np.asarray(arrays[tensor.name])
@@ -150,6 +163,8 @@ def load_samples(path: Path, signature: SignatureInfo, count: int, uri: str) -> 
     available = next(iter(sizes.values()))
     if available == 0:
         raise SpecError(f"dataset {uri} holds no samples (first axis is empty)")
+    if labels is not None:
+        labels = checked_labels(labels, available, uri)
     n = min(count, available)
     by_tensor = {t.name: t for t in signature.inputs}
     inputs = [
@@ -161,9 +176,28 @@ def load_samples(path: Path, signature: SignatureInfo, count: int, uri: str) -> 
     ]
     return Samples(
         inputs=inputs,
-        report=DataReport(kind="file", uri=uri, samples=n),
+        report=DataReport(kind="file", uri=uri, samples=n, labelled=labels is not None),
         signature_key=signature.key,
+        labels=labels[:n] if labels is not None else None,
     )
+
+
+def checked_labels(labels: np.ndarray, samples: int, uri: str) -> np.ndarray:
+    """The `labels` array as int64 class ids, one per sample, or a SpecError saying the fix."""
+    fix = "save np.savez(path, <inputs>..., labels=np.asarray(class_ids, dtype=np.int64))"
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise SpecError(
+            f"dataset {uri}: labels has shape {format_shape(labels.shape)} and dtype "
+            f"{labels.dtype}; it must hold one integer class id per sample, shape (N,): {fix}"
+        )
+    if len(labels) != samples:
+        raise SpecError(
+            f"dataset {uri}: labels holds {len(labels)} entries but the inputs hold {samples} "
+            f"samples; give exactly one label per sample"
+        )
+    if len(labels) and labels.min() < 0:
+        raise SpecError(f"dataset {uri}: labels has negative class ids; {fix}")
+    return labels.astype(np.int64)
 
 
 def synthetic_shape(tensor: TensorInfo, signature_key: str) -> list[int]:

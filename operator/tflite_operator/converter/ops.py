@@ -4,7 +4,8 @@ Read straight from the flatbuffer (the schema module ships with ai_edge_litert),
 interpreter: an interpreter refuses to build a model with custom ops it has no kernel for, and
 the lazy flatbuffer accessors never copy the weight buffers, so this stays fast on big models.
 
-Also home of NotRunnableError, shared by validate.py and benchmark.py (both re-export it).
+Also home of NotRunnableError, shared by litert_runner.py, validate.py and benchmark.py (the
+last two re-export it).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from tflite_operator.converter import data
 from tflite_operator.converter.progress import Progress, StageClock
 from tflite_operator.converter.reuse_rules import ReusePlan
 from tflite_operator.converter.source import SourceModel
+from tflite_operator.converter.validate import Reference
 from tflite_operator.storage import Storage, storage_for
 from tflite_operator.storage.ownership import Owner
 
@@ -60,6 +61,11 @@ class RunState:
     validation_data: DataReport | None = None
     source_latency: LatencyStats | None = None
     source_note: str | None = None
+    # Top-1 accuracy on the labelled validation dataset (primary signature), when labelled.
+    source_task_accuracy: float | None = None
+    # The source's outputs on the validation samples, per signature: run once, compared with
+    # every variant (validation, and each accuracy-control attempt).
+    references: dict[str, Reference] = field(default_factory=dict)
     selected: Selection | None = None
     report: Report | None = None
     # Fetched or generated inputs, shared by calibration, validation and benchmark.

@@ -32,6 +32,19 @@ def validate_all(state: RunState) -> None:
     with state.clock.stage("validate", detail, total=len(converted)):
         samples = validation_samples(state)
         state.validation_data = samples[signatures[0].key].report
+        # The source runs once per signature; every variant is compared with its outputs.
+        # Labels score the primary signature's classifier output (the one a device calls).
+        references = state.references = {
+            sig.key: validate.run_source(
+                state.source_model,
+                sig.key,
+                samples[sig.key],
+                require_labels=spec.target.max_accuracy_drop is not None,
+                use_labels=sig is signatures[0],
+            )
+            for sig in signatures
+        }
+        state.source_task_accuracy = references[signatures[0].key].task_accuracy
         for variant, rep in converted:
             words: list[tuple[str, str]] = []
             for sig, check in zip(signatures, _checks(rep, signatures), strict=True):
@@ -43,6 +56,7 @@ def validate_all(state: RunState) -> None:
                         samples[sig.key],
                         spec.tolerance_for(variant),
                         threads=spec.benchmark.threads,
+                        reference=references[sig.key],
                     )
                     words.append((sig.key, check.accuracy.verdict))
                 except validate.NotRunnableError as err:

@@ -147,6 +147,7 @@ def assemble_report(state: RunState) -> None:
             signatures=model.signatures,
             latency_ms=state.source_latency,
             latency_note=state.source_note,
+            task_accuracy=state.source_task_accuracy,
         ),
         validation_data=state.validation_data,
         variants=state.variants,

@@ -8,9 +8,12 @@ spec.target.allowUnverified lets it be selected.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from tflite_operator.api.report import (
+    AccuracyReport,
     Selection,
     SignatureCheck,
     TargetVerdict,
@@ -82,6 +85,10 @@ def _accuracy(
         _error(checks, tolerance, failed, unknown)
     if target.min_top1_agreement is not None:
         _agreement(checks, target.min_top1_agreement, failed, unknown)
+    for budget in METRIC_BUDGETS:
+        limit = getattr(target, budget.attribute)
+        if limit is not None:
+            _metric(checks, budget, limit, failed, unknown)
 
 
 def accuracy_budgets(target: Target, tolerance: float | None) -> list[str]:
@@ -91,6 +98,10 @@ def accuracy_budgets(target: Target, tolerance: float | None) -> list[str]:
         budgets.append(f"maxOutputError {tolerance}")
     if target.min_top1_agreement is not None:
         budgets.append(f"minTop1Agreement {target.min_top1_agreement}")
+    for budget in METRIC_BUDGETS:
+        limit = getattr(target, budget.attribute)
+        if limit is not None:
+            budgets.append(f"{budget.field} {limit}")
     return budgets
 
 
@@ -188,6 +199,100 @@ def _not_runnable_reason(variant: VariantReport, checks: list[SignatureCheck]) -
             return (check.benchmark.reason or "not runnable") + _where(check, checks)
     # With validation and benchmark disabled nothing tried; the ops alone can say it.
     return not_runnable_reason(variant.ops) if variant.ops is not None else None
+
+
+@dataclass(frozen=True)
+class MetricBudget:
+    """A target budget on one figure of AccuracyReport (metrics.py computes them)."""
+
+    attribute: str  # Target's field, snake_case
+    field: str  # the same, as the user writes it
+    what: str
+    read: Callable[[AccuracyReport], float | None]
+    at_least: bool  # a minimum (higher is better) or a maximum
+    shown: Callable[[float], str]
+    unmeasured: str  # why a validated signature may have no such figure
+    primary_only: bool = False  # the labelled dataset scores the primary signature only
+
+
+METRIC_BUDGETS = (
+    MetricBudget(
+        attribute="min_snr_db",
+        field="minSnrDb",
+        what="SNR",
+        read=lambda a: a.min_snr_db,
+        at_least=True,
+        shown=lambda v: f"{v:.1f} dB",
+        unmeasured="no output compared",
+    ),
+    MetricBudget(
+        attribute="max_kl_divergence",
+        field="maxKlDivergence",
+        what="KL divergence",
+        read=lambda a: a.max_kl_divergence,
+        at_least=False,
+        shown=lambda v: f"{v:.4g}",
+        unmeasured="no probability output validated: rows of a classifier output that are "
+        "non-negative and sum to 1",
+    ),
+    MetricBudget(
+        attribute="min_top5_agreement",
+        field="minTop5Agreement",
+        what="top-5 agreement",
+        read=lambda a: a.top5_agreement,
+        at_least=True,
+        shown=lambda v: f"{v:.3f}",
+        unmeasured="no classifier output with more than 5 classes validated",
+    ),
+    MetricBudget(
+        attribute="max_accuracy_drop",
+        field="maxAccuracyDrop",
+        what="task accuracy drop",
+        read=lambda a: a.accuracy_drop_points,
+        at_least=False,
+        shown=lambda v: f"{v:.2f} points",
+        unmeasured="no labels in validation.datasetUri",
+        primary_only=True,
+    ),
+)
+
+
+def _metric(
+    checks: list[SignatureCheck],
+    budget: MetricBudget,
+    limit: float,
+    failed: list[str],
+    unknown: list[tuple[str, str]],
+) -> None:
+    """The worst signature's figure against the budget; NaN (an output with NaN or inf) is the
+    worst of all and fails it. Signatures without the figure (no classifier output, say) are
+    skipped, but at least one must have it, and every one must have been validated."""
+    scope = checks[:1] if budget.primary_only else checks
+    if any(c.accuracy is None for c in scope):
+        why = "validation not run"
+    else:
+        measured = [
+            (c, v) for c in scope if c.accuracy and (v := budget.read(c.accuracy)) is not None
+        ]
+        why = budget.unmeasured if not measured else ""
+    if why:
+        unknown.append((budget.field, f"{budget.what} unknown ({why}); {budget.field} {limit}"))
+        return
+
+    def badness(item: tuple[SignatureCheck, float]) -> float:
+        value = item[1]
+        if math.isnan(value):
+            return math.inf
+        return -value if budget.at_least else value
+
+    worst, value = max(measured, key=badness)
+    holds = value >= limit if budget.at_least else value <= limit  # False for NaN
+    if not holds:
+        word = "below" if budget.at_least else "exceeds"
+        failed.append(
+            f"{budget.what} {budget.shown(value)}{_where(worst, checks)} {word} "
+            f"{budget.field} {limit}"
+        )
 
 
 def select_variant(variants: Sequence[VariantReport]) -> Selection:

@@ -1,80 +1,61 @@
 """Compare a converted model's outputs with the source model's on the same inputs.
 
-Errors are measured in the float domain: inputs of integer-typed (quantized) tensors are
-quantized with the tensor's own scale and zero point, outputs dequantized, so an int8-io
-variant is judged on the numbers a caller would get after dequantizing.
-
-The metric helpers at the top are plain numpy and tested without TensorFlow.
+Errors are measured in the float domain (litert_runner quantizes inputs and dequantizes
+outputs), so an int8-io variant is judged on the numbers a caller would get after
+dequantizing. The metrics themselves are pure numpy, in metrics.py; this module runs both
+models (source.py for TensorFlow, litert_runner.py for LiteRT) and turns the metrics into the
+report's figures and verdicts.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
-from tflite_operator.api.errors import ValidationFailedError
+from tflite_operator.api.errors import SpecError, ValidationFailedError
 from tflite_operator.api.report import AccuracyReport, OutputError
 from tflite_operator.converter.data import Samples
-from tflite_operator.converter.ops import NotRunnableError, not_runnable_reason, op_summary
+from tflite_operator.converter.litert_runner import (
+    NotRunnableError,
+    feed,
+    float_outputs,
+    open_runner,
+)
+from tflite_operator.converter.metrics import (
+    correct_count,
+    cosine_similarity,
+    is_classifier_like,
+    is_probability,
+    kl_divergence,
+    snr_db,
+    top1_agreement,
+    top5_agreement,
+)
 from tflite_operator.converter.source import SourceModel, first_line
 
 __all__ = [
     "NotRunnableError",
+    "Reference",
     "accuracy_report",
     "compare",
-    "cosine_similarity",
-    "dequantize",
-    "is_classifier_like",
-    "open_runner",
+    "match_outputs",
     "output_error",
-    "quantize",
-    "run_tflite",
-    "top1_agreement",
+    "run_source",
     "verdict",
 ]
-
-QUANTIZED_KINDS = "iu"
-
-
-# --- Pure helpers -----------------------------------------------------------------------------
-
-
-def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine of the angle between the flattened arrays; 1.0 when both are all zeros."""
-    x = np.asarray(a, dtype=np.float64).ravel()
-    y = np.asarray(b, dtype=np.float64).ravel()
-    nx, ny = float(np.linalg.norm(x)), float(np.linalg.norm(y))
-    if nx == 0.0 and ny == 0.0:
-        return 1.0
-    if nx == 0.0 or ny == 0.0:
-        return 0.0
-    return float(np.clip(np.dot(x, y) / (nx * ny), -1.0, 1.0))
-
-
-def is_classifier_like(per_sample_shape: tuple[int, ...]) -> bool:
-    """A classifier output is one row of C > 1 scores per sample: shape (1, C).
-
-    Rank-2 with a batch of 1 is what Dense-softmax/logits heads produce; anything else
-    (detection boxes, embeddings of rank 3+, a single sigmoid score) has no meaningful argmax.
-    """
-    return len(per_sample_shape) == 2 and per_sample_shape[0] == 1 and per_sample_shape[1] > 1
-
-
-def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
-    """Share of rows whose argmax is the same; arrays are (N, C)."""
-    ref = np.asarray(reference).reshape(-1, np.shape(reference)[-1])
-    cand = np.asarray(candidate).reshape(-1, np.shape(candidate)[-1])
-    return float(np.mean(np.argmax(ref, axis=-1) == np.argmax(cand, axis=-1)))
 
 
 def output_error(
     name: str, reference: np.ndarray, candidate: np.ndarray, classifier: bool
 ) -> OutputError:
-    """Error metrics of one output over all samples (arrays stacked along axis 0)."""
+    """Error metrics of one output over all samples (arrays stacked along axis 0).
+
+    Classifier outputs (one row of C > 1 scores per sample) also get top-1 agreement, top-5
+    agreement when C > 5, and KL divergence when the source's rows are probabilities.
+    """
     ref = np.asarray(reference, dtype=np.float64)
     cand = np.asarray(candidate, dtype=np.float64)
     if ref.shape != cand.shape:
@@ -89,6 +70,9 @@ def output_error(
         mean_abs_error=float(diff.mean()) if diff.size else 0.0,
         cosine_similarity=cosine_similarity(ref, cand),
         top1_agreement=top1_agreement(ref, cand) if classifier else None,
+        snr_db=snr_db(ref, cand),
+        kl_divergence=kl_divergence(ref, cand) if classifier and is_probability(ref) else None,
+        top5_agreement=top5_agreement(ref, cand) if classifier else None,
     )
 
 
@@ -107,118 +91,35 @@ def verdict(max_abs_error: float, tolerance: float | None, top1: float | None) -
     return False, f"max abs error {max_abs_error:.3g} exceeds tolerance {tolerance:.3g}{top}"
 
 
+def _worst(values: Iterable[float | None], pick: Callable[[list[float]], float]) -> float | None:
+    """min or max of the measured values; NaN if any is NaN (a non-finite output is the worst)."""
+    measured = [v for v in values if v is not None]
+    if not measured:
+        return None
+    if any(math.isnan(v) for v in measured):
+        return math.nan
+    return pick(measured)
+
+
 def accuracy_report(
     outputs: list[OutputError], samples: int, tolerance: float | None
 ) -> AccuracyReport:
-    """Overall figures: the worst output's max error, the worst classifier's top-1 agreement."""
-    max_abs = max((o.max_abs_error for o in outputs), default=0.0)
-    if any(math.isnan(o.max_abs_error) for o in outputs):
-        max_abs = math.nan
-    top1s = [o.top1_agreement for o in outputs if o.top1_agreement is not None]
-    top1 = min(top1s) if top1s else None
-    ok, text = verdict(max_abs, tolerance, top1)
+    """Overall figures: each metric's worst value over the outputs that have it."""
+    max_abs = _worst((o.max_abs_error for o in outputs), max)
+    top1 = _worst((o.top1_agreement for o in outputs), min)
+    ok, text = verdict(0.0 if max_abs is None else max_abs, tolerance, top1)
     return AccuracyReport(
         samples=samples,
         outputs=outputs,
-        max_abs_error=max_abs,
+        max_abs_error=0.0 if max_abs is None else max_abs,
         top1_agreement=top1,
+        min_snr_db=_worst((o.snr_db for o in outputs), min),
+        max_kl_divergence=_worst((o.kl_divergence for o in outputs), max),
+        top5_agreement=_worst((o.top5_agreement for o in outputs), min),
         tolerance=tolerance,
         within_tolerance=ok,
         verdict=text,
     )
-
-
-def quantize(value: np.ndarray, dtype: np.dtype, scale: float, zero_point: int) -> np.ndarray:
-    """Float -> integer tensor type; scale 0 means the tensor is not quantized (plain cast)."""
-    dtype = np.dtype(dtype)
-    if scale == 0.0:
-        return np.asarray(value).astype(dtype)
-    info = np.iinfo(dtype)
-    q = np.round(np.asarray(value, dtype=np.float64) / scale) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def dequantize(value: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    if scale == 0.0:
-        return np.asarray(value)
-    return (np.asarray(value, dtype=np.float64) - zero_point) * scale
-
-
-# --- The LiteRT side --------------------------------------------------------------------------
-
-
-def open_runner(
-    tflite: bytes | None,
-    signature_key: str,
-    threads: int,
-    *,
-    model_path: Path | None = None,
-) -> tuple[Any, Any]:
-    """(interpreter, signature runner) ready to run, or NotRunnableError saying why not.
-
-    The model comes from bytes, or from model_path (memory-mapped by the runtime, as on a
-    device; the caller has checked its ops). Models converted by other tools can name their
-    only signature differently ("serve", "main"); with a single signature that one is used.
-    """
-    from ai_edge_litert.interpreter import Interpreter
-
-    if tflite is not None:
-        reason = not_runnable_reason(op_summary(tflite))
-        if reason:
-            raise NotRunnableError(reason)
-    source = {"model_content": tflite} if tflite is not None else {"model_path": str(model_path)}
-    try:
-        interpreter = Interpreter(**source, num_threads=threads)
-        # Allocate before taking the runner: allocating later fails while the runner holds
-        # views of the tensors ("at least 1 reference to internal data").
-        interpreter.allocate_tensors()
-        keys = list(interpreter.get_signature_list())
-        if signature_key in keys:
-            key = signature_key
-        elif len(keys) == 1:
-            key = keys[0]
-        else:
-            raise ValidationFailedError(
-                f"the converted model has no signature {signature_key!r} (it has "
-                f"{', '.join(keys) or 'none'})"
-            )
-        runner = interpreter.get_signature_runner(key)
-    except (RuntimeError, ValueError) as e:
-        raise NotRunnableError(
-            f"the LiteRT runtime could not prepare the model: {first_line(e)}"
-        ) from e
-    return interpreter, runner
-
-
-def feed(runner: Any, sample: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A float-domain sample in the converted model's input types."""
-    details = runner.get_input_details()
-    missing = set(details) - set(sample)
-    if missing:
-        raise ValidationFailedError(
-            f"the converted model needs inputs {sorted(details)}, the samples have {sorted(sample)}"
-        )
-    fed = {}
-    for name, d in details.items():
-        value = np.asarray(sample[name])
-        dtype = np.dtype(d["dtype"])
-        if dtype.kind in QUANTIZED_KINDS and value.dtype.kind == "f":
-            scale, zero_point = d["quantization"]
-            value = quantize(value, dtype, scale, zero_point)
-        fed[name] = value.astype(dtype, copy=False)
-    return fed
-
-
-def float_outputs(runner: Any, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    details = runner.get_output_details()
-    result = {}
-    for name, value in outputs.items():
-        scale, zero_point = details[name]["quantization"]
-        if np.asarray(value).dtype.kind in QUANTIZED_KINDS and scale != 0.0:
-            result[name] = dequantize(value, scale, zero_point)
-        else:
-            result[name] = np.asarray(value)
-    return result
 
 
 def match_outputs(source_names: list[str], converted_names: list[str]) -> dict[str, str]:
@@ -233,15 +134,87 @@ def match_outputs(source_names: list[str], converted_names: list[str]) -> dict[s
     )
 
 
-def run_tflite(
-    tflite: bytes,
+@dataclass
+class Reference:
+    """The source model's outputs on the validation samples: run once, compared with each variant.
+
+    label_output names the classifier output the samples' labels score (None when unlabelled);
+    task_accuracy is the source's top-1 accuracy on those labels.
+    """
+
+    outputs: dict[str, np.ndarray]
+    per_sample_shapes: dict[str, tuple[int, ...]]
+    labels: np.ndarray | None = None
+    label_output: str | None = None
+    task_accuracy: float | None = None
+    correct: int | None = None  # labelled samples the source gets right
+
+
+def run_source(
+    source: SourceModel,
     signature_key: str,
-    inputs: Sequence[Mapping[str, np.ndarray]],
-    threads: int = 2,
-) -> list[dict[str, np.ndarray]]:
-    """Run the converted model on each float-domain sample; outputs dequantized to floats."""
-    _, runner = open_runner(tflite, signature_key, threads)
-    return [float_outputs(runner, runner(**feed(runner, sample))) for sample in inputs]
+    samples: Samples,
+    *,
+    require_labels: bool = False,
+    use_labels: bool = True,
+    field: str = "spec.validation.datasetUri",
+) -> Reference:
+    """Run the source model (TensorFlow) on every sample; with labels, its task accuracy.
+
+    require_labels (target.maxAccuracyDrop is set): a dataset without labels is a SpecError.
+    use_labels=False ignores labels (a signature other than the one they score).
+    """
+    if not samples.inputs:
+        raise ValidationFailedError("no samples to compare on")
+    names = [t.name for t in source.signature(signature_key).outputs]
+    stacked: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for sample in samples.inputs:
+        expected = source.run(signature_key, sample)
+        for name in names:
+            stacked[name].append(np.asarray(expected[name]))
+    reference = Reference(
+        outputs={n: _stack(v) for n, v in stacked.items()},
+        per_sample_shapes={n: np.shape(v[0]) for n, v in stacked.items()},
+    )
+    if samples.labels is None or not use_labels:
+        if require_labels and use_labels:
+            where = samples.report.uri or "the validation data (synthetic)"
+            raise SpecError(
+                f"target.maxAccuracyDrop needs labelled samples, but {where} has no labels "
+                f"array; add labels (one integer class id per sample) to the .npz file at "
+                f"{field}, or remove target.maxAccuracyDrop"
+            )
+        return reference
+    reference.labels = samples.labels
+    reference.label_output = _label_output(reference, samples, signature_key)
+    scores = reference.outputs[reference.label_output]
+    reference.correct = correct_count(scores, samples.labels)
+    reference.task_accuracy = reference.correct / len(samples.labels)
+    return reference
+
+
+def _label_output(reference: Reference, samples: Samples, signature_key: str) -> str:
+    """The one classifier output the labels are class ids of."""
+    uri = samples.report.uri
+    classifiers = [n for n, s in reference.per_sample_shapes.items() if is_classifier_like(s)]
+    if len(classifiers) != 1:
+        shapes = ", ".join(f"{n} {s}" for n, s in reference.per_sample_shapes.items())
+        which = "none of" if not classifiers else f"{len(classifiers)} of"
+        raise SpecError(
+            f"dataset {uri} has labels, which need exactly one classifier output (one row of "
+            f"C > 1 class scores per sample), but {which} the outputs of signature "
+            f"{signature_key!r} are ({shapes}); remove the labels array from the file, or "
+            f"validate a signature with one classifier output"
+        )
+    [name] = classifiers
+    classes = reference.per_sample_shapes[name][-1]
+    top = int(samples.labels.max()) if samples.labels is not None else 0
+    if top >= classes:
+        raise SpecError(
+            f"dataset {uri}: labels has class id {top}, but output {name!r} scores {classes} "
+            f"classes (ids 0..{classes - 1}); check that the labels belong to this model"
+        )
+    return name
 
 
 def compare(
@@ -251,20 +224,22 @@ def compare(
     samples: Samples,
     tolerance: float | None,
     threads: int = 2,
+    reference: Reference | None = None,
 ) -> AccuracyReport:
-    """Run the source (TensorFlow) and the converted model (LiteRT) on every sample.
+    """Run the converted model (LiteRT) on every sample and compare it with the source's outputs.
 
+    reference: the source's outputs on these samples (run_source), computed here when None.
+    With labelled samples the report has the variant's task accuracy and its drop in points.
     Raises NotRunnableError when this runtime cannot run the model (Select TF ops).
     """
     if not samples.inputs:
         raise ValidationFailedError("no samples to compare on")
     _, runner = open_runner(tflite, signature_key, threads)
-    sig = source.signature(signature_key)
-    names = match_outputs([t.name for t in sig.outputs], list(runner.get_output_details()))
-    reference: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    if reference is None:
+        reference = run_source(source, signature_key, samples)
+    names = match_outputs(list(reference.outputs), list(runner.get_output_details()))
     converted: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for sample in samples.inputs:
-        expected = source.run(signature_key, sample)
         try:
             actual = float_outputs(runner, runner(**feed(runner, sample)))
         except (RuntimeError, ValueError) as e:
@@ -273,21 +248,28 @@ def compare(
                 f"that the validation data matches the model's inputs"
             ) from e
         for src_name, tfl_name in names.items():
-            reference[src_name].append(np.asarray(expected[src_name]))
             converted[src_name].append(np.asarray(actual[tfl_name]))
 
-    errors = []
-    for name in names:
-        classifier = is_classifier_like(np.shape(reference[name][0]))
-        errors.append(
-            output_error(
-                name,
-                _stack(reference[name]),
-                _stack(converted[name]),
-                classifier=classifier,
-            )
+    errors = [
+        output_error(
+            name,
+            reference.outputs[name],
+            _stack(converted[name]),
+            classifier=is_classifier_like(reference.per_sample_shapes[name]),
         )
-    return accuracy_report(errors, len(samples.inputs), tolerance)
+        for name in names
+    ]
+    report = accuracy_report(errors, len(samples.inputs), tolerance)
+    if reference.label_output is not None and reference.labels is not None:
+        scores = _stack(converted[reference.label_output])
+        correct = correct_count(scores, reference.labels)
+        report.task_accuracy = correct / len(reference.labels)
+        # From counts, not from two rounded shares: 1 sample in 100 is exactly 1.0 point.
+        report.accuracy_drop_points = 100.0 * (reference.correct - correct) / len(reference.labels)
+        report.verdict += (
+            f"; task accuracy {report.task_accuracy:.1%} (source {reference.task_accuracy:.1%})"
+        )
+    return report
 
 
 def _stack(arrays: list[np.ndarray]) -> np.ndarray:
