@@ -24,7 +24,7 @@ from tflite_operator.converter.quant_debug import LayerDebugger, unsupported_rea
 from tflite_operator.converter.run_state import RunState
 from tflite_operator.converter.signature_checks import validation_samples
 from tflite_operator.converter.source import SourceModel, first_line
-from tflite_operator.converter.target import accuracy_budgets, accuracy_failures
+from tflite_operator.converter.target import METRIC_BUDGETS, accuracy_budgets, accuracy_failures
 
 STAGE = "accuracy-control"
 # Runs per model for the latency cost: a few, since the benchmark stage times the result fully.
@@ -134,7 +134,10 @@ def control_variant(
         return report(f"per-layer errors could not be measured: {first_line(e)}")
     rep.layer_errors = ranked[: accuracy_control.MAX_REPORTED_LAYERS]
     if budget == "none set":
-        return report("no accuracy budget to meet: set target.maxOutputError or minTop1Agreement")
+        return report(
+            "no accuracy budget to meet: set target.maxOutputError, minTop1Agreement, "
+            + ", ".join(b.field for b in METRIC_BUDGETS)
+        )
     if not failures:
         return report("the plain quantized model meets the budgets: no layer kept in float")
 
