@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workdir", metavar="DIR", help="scratch folder for downloads (default: a temp dir)"
     )
     _log_format_arg(conv)
+    _workers_arg(conv)
     conv.add_argument(
         "--print-spec", action="store_true", help="print the effective spec as JSON and exit"
     )
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "when a resource with spec.output.deleteOnResourceDeletion is deleted.",
     )
     _log_format_arg(job, default="json")
+    _workers_arg(job)
 
     insp = sub.add_parser(
         "inspect",
@@ -193,6 +195,16 @@ def _log_format_arg(p: argparse.ArgumentParser, default: str = "auto") -> None:
         default=default,
         help="progress display: rich on a terminal, plain or json log lines otherwise "
         f"(default {default}: rich when stderr is a terminal)",
+    )
+
+
+def _workers_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes converting variants at once (default: $TFLITE_CONVERT_WORKERS, else "
+        "as many as the CPUs and the memory limit allow; 1 converts in this process)",
     )
 
 
@@ -266,6 +278,7 @@ def run_pipeline(
     workdir: str | None,
     log_format: str,
     owner: Owner | None = None,
+    workers: int | None = None,
 ) -> pipeline.Outcome:
     """The converter pipeline in a scratch folder, with progress shown as log_format asks."""
     from contextlib import nullcontext
@@ -275,7 +288,7 @@ def run_pipeline(
     progress = _progress(log_format)
     display = progress if hasattr(progress, "__enter__") else nullcontext()
     with tempfile.TemporaryDirectory(prefix="tflite-operator-", dir=workdir) as tmp, display:
-        return pipeline.run(name, spec, Path(tmp), progress, owner)
+        return pipeline.run(name, spec, Path(tmp), progress, owner, worker_count=workers)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -286,7 +299,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if args.print_spec:
             print(json.dumps(spec.to_wire(), indent=2))
             return 0
-        outcome = run_pipeline(name, spec, args.workdir, args.log_format)
+        outcome = run_pipeline(name, spec, args.workdir, args.log_format, workers=args.workers)
     except ConversionError as err:
         return report_failure(err)
     print(results_table(outcome.report))
@@ -322,7 +335,7 @@ def cmd_job(args: argparse.Namespace) -> int:
         if args.delete_outputs:
             summary = _delete_outputs(spec, owner)
         else:
-            outcome = run_pipeline(name, spec, None, args.log_format, owner)
+            outcome = run_pipeline(name, spec, None, args.log_format, owner, args.workers)
             summary = summarize(outcome.report)
             if outcome.error:
                 # "Reason: message", as for failures before the report: the operator reads

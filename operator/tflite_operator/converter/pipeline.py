@@ -23,7 +23,7 @@ from tflite_operator.api.report import (
     VariantStatus,
 )
 from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, ConversionSpec, Variant
-from tflite_operator.converter import benchmark, convert, data, source, validate
+from tflite_operator.converter import benchmark, data, source, validate, workers
 from tflite_operator.converter.progress import Progress, StageClock
 from tflite_operator.converter.report_html import render_html
 from tflite_operator.converter.target import evaluate_target, select_variant
@@ -55,12 +55,15 @@ def run(
     workdir: Path,
     progress: Progress | None = None,
     owner: Owner | None = None,
+    worker_count: int | None = None,
 ) -> Outcome:
     """Run the whole pipeline; raises ConversionError for failures that leave nothing to report.
 
     owner: the resource a converter Job runs for (None for the CLI). Its outputs are tagged
     with it, and a retry of the same generation that finds a complete set of its own returns
     that set's report instead of converting again.
+    worker_count: conversion processes (--workers); None: $TFLITE_CONVERT_WORKERS, else
+    as many as the cores and the memory allow (workers.py).
     """
     progress = progress or Progress()
     clock = StageClock(progress)
@@ -104,26 +107,55 @@ def run(
     variants: list[VariantReport] = []
     tflite: dict[str, bytes] = {}
     first_error: ConversionError | None = None
-    with clock.stage("convert", f"{len(spec.variants)} variant(s)", total=len(spec.variants)):
-        for index, variant in enumerate(spec.variants):
-            calib_by_signature: dict[str, data.Samples] = {}
-            if variant.quantization in NEEDS_REPRESENTATIVE_DATA:
-                cal = variant.calibration
-                field = f"spec.variants[{index}].representativeDataset.uri"
-                for sig in model.signatures:
-                    calib_by_signature[sig.key] = samples_for(
-                        cal.uri, cal.samples, cal.seed, sig, field
-                    )
-            calib = calib_by_signature.get(signature.key)
-            try:
-                converted = convert.convert_variant(
-                    model, variant, calib_by_signature or None, index=index
+    tasks: list[workers.Task] = []
+    for index, variant in enumerate(spec.variants):
+        calib_by_signature: dict[str, data.Samples] = {}
+        if variant.quantization in NEEDS_REPRESENTATIVE_DATA:
+            cal = variant.calibration
+            field = f"spec.variants[{index}].representativeDataset.uri"
+            for sig in model.signatures:
+                calib_by_signature[sig.key] = samples_for(
+                    cal.uri, cal.samples, cal.seed, sig, field
                 )
-            except ConversionError as err:
+        tasks.append(workers.Task(index, variant, calib_by_signature or None))
+    pool = workers.plan(model, len(tasks), workers.requested_workers(worker_count))
+    if pool.count > 1 and spec.validation.enabled:
+        # Workers validate what they convert while others still convert (see workers.py).
+        val, bench_threads = spec.validation, spec.benchmark.threads
+        val_samples = samples_for(
+            val.dataset_uri or _first_calibration_uri(spec.variants),
+            val.samples,
+            val.seed,
+            signature,
+            "spec.validation.datasetUri",
+        )
+        for task in tasks:
+            tolerance = spec.tolerance_for(task.variant)
+            task.check = workers.Check({signature.key: val_samples}, tolerance, bench_threads)
+    with clock.stage(
+        "convert",
+        f"{len(spec.variants)} variant(s), {pool.count} worker(s) ({pool.reason})",
+        total=len(spec.variants),
+    ):
+        results = workers.run_tasks(
+            model,
+            tasks,
+            pool.count,
+            lambda r: progress.step(
+                "convert",
+                f"{spec.variants[r.index].name}: "
+                + (f"{len(r.converted.tflite):,} B" if r.converted else "failed"),
+            ),
+        )
+        for task in tasks:
+            variant, result = task.variant, results[task.index]
+            calib = (task.calibration or {}).get(signature.key)
+            if result.error is not None or result.converted is None:
+                err = result.error or ConversionError(f"variant {variant.name!r}: no result")
                 first_error = first_error or err
                 variants.append(_failed(variant, err, calib))
-                progress.step("convert", f"{variant.name}: failed")
                 continue
+            converted = result.converted
             tflite[variant.name] = converted.tflite
             variants.append(
                 VariantReport(
@@ -140,7 +172,6 @@ def run(
                     convert_seconds=round(converted.seconds, 3),
                 )
             )
-            progress.step("convert", f"{variant.name}: {len(converted.tflite):,} B")
 
     converted_variants = [
         (s, r)
@@ -159,7 +190,8 @@ def run(
             validation_data = samples.report
             for variant, rep in converted_variants:
                 try:
-                    rep.accuracy = validate.compare(
+                    checked = results[spec.variants.index(variant)].checked(signature.key)
+                    rep.accuracy = checked or validate.compare(
                         model,
                         signature.key,
                         tflite[variant.name],
@@ -179,12 +211,12 @@ def run(
         inputs = samples_for(None, 1, spec.validation.seed, signature, "").inputs[0]
         with clock.stage(
             "benchmark",
-            f"{bench.runs} run(s), {bench.threads} thread(s)",
+            f"{bench.runs} run(s) or {bench.max_seconds:g} s, {bench.threads} thread(s)",
             total=len(converted_variants) + int(bench.source_baseline),
         ):
             if bench.source_baseline:
                 source_latency = benchmark.benchmark_source(
-                    model, signature.key, inputs, bench.runs, bench.warmup_runs
+                    model, signature.key, inputs, bench.runs, bench.warmup_runs, bench.max_seconds
                 )
                 progress.step("benchmark", f"source: p50 {source_latency.p50:.2f} ms")
             else:
@@ -199,6 +231,7 @@ def run(
                     bench.runs,
                     bench.warmup_runs,
                     bench.threads,
+                    max_seconds=bench.max_seconds,
                 )
                 lat = rep.benchmark.latency_ms
                 if lat and source_latency:
@@ -206,6 +239,7 @@ def run(
                 progress.step(
                     "benchmark",
                     f"{variant.name}: p50 {lat.p50:.2f} ms"
+                    + (f" ({lat.runs} runs: maxSeconds)" if rep.benchmark.time_bounded else "")
                     if lat
                     else f"{variant.name}: {rep.benchmark.reason}",
                 )
