@@ -25,12 +25,17 @@ MEMINFO = Path("/proc/meminfo")
 _NO_LIMIT = 1 << 62
 
 # A conversion worker's peak resident set: a fresh Python process with TensorFlow imported
-# (~0.6 GiB measured here with TF 2.21), plus the converter's copies of the model (the loaded
-# SavedModel, the MLIR module, the flatbuffer being built, calibration's float model with
-# its statistics ops): about 9x the SavedModel's size at peak. ResNet50 (98 MB of variables):
-# 1.5 GiB measured for int8, the heaviest variant (benchmarks/all_variants.py reports it).
+# (0.62 GB measured here with TF 2.21), plus the converter's copies of the model (the loaded
+# SavedModel, the MLIR module, the flatbuffer being built, calibration's float model with its
+# statistics ops) and validation's loaded source and interpreter. ResNet50, a 207 MB SavedModel,
+# converted alone in a fresh process: 1.62 GB peak for fp32, 1.88 GB for int8 with 100
+# calibration samples, i.e. up to 6x the SavedModel; 7x leaves room for validation.
+# benchmarks/all_variants.py reports the workers' measured peaks.
 WORKER_BASE_BYTES = 640 * 1024**2
-WORKER_BYTES_PER_SOURCE_BYTE = 9.0
+WORKER_BYTES_PER_SOURCE_BYTE = 7.0
+# Below this a variant converts in seconds, and a worker's start-up (a fresh Python importing
+# TensorFlow, ~5 s on a busy 2-core machine) costs more than the parallelism saves.
+MIN_PARALLEL_SOURCE_BYTES = 8 * 1024**2
 # Left free besides the parent and the workers: the benchmark's child process, page cache for
 # the model files, and error in the estimate.
 HEADROOM_FRACTION = 0.10
@@ -131,6 +136,7 @@ def plan_workers(
     memory_bytes: int | None,
     parent_bytes: int,
     per_worker_bytes: int,
+    source_bytes: int,
     requested: int | None = None,
 ) -> WorkerPlan:
     """How many worker processes convert `jobs` variants.
@@ -138,13 +144,15 @@ def plan_workers(
     requested (--workers / TFLITE_CONVERT_WORKERS) wins over the automatic count, capped only
     by the number of variants. Otherwise: at most one per CPU, and as many as fit in the
     memory left after the parent process (which keeps TensorFlow and the source model loaded)
-    and a headroom. 1 means convert in this process, as without workers: a single worker
-    would only add a second TensorFlow to the memory.
+    and a headroom; no workers for a small model. 1 means convert in this process, as without
+    workers: a single worker would only add a second TensorFlow to the memory.
     """
     if requested is not None:
         return WorkerPlan(max(1, min(requested, jobs)), f"{requested} requested")
     if jobs <= 1:
         return WorkerPlan(1, "one variant")
+    if source_bytes < MIN_PARALLEL_SOURCE_BYTES:
+        return WorkerPlan(1, "a small model converts faster than a worker starts")
     by_cpu = max(1, cpus)
     if memory_bytes is None:
         by_memory, memory_text = by_cpu, "memory unknown"

@@ -133,6 +133,7 @@ def plan(model: SourceModel, jobs: int, requested: int | None) -> resources.Work
         memory_bytes=memory,
         parent_bytes=rss[0] if rss else 0,
         per_worker_bytes=resources.worker_estimate(model.size_bytes),
+        source_bytes=model.size_bytes,
         requested=requested,
     )
 
