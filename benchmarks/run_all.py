@@ -1,7 +1,8 @@
 """Run the benchmarks and, with --write, rewrite their sections of docs/benchmarks.md.
 
 By default the quick ones run; `--only scale` runs the operator-at-scale benchmark (tens of
-minutes, a control plane per size). Sections of benchmarks that did not run are kept.
+minutes, a control plane per size), `--only variants` ResNet50's five variants sequential vs
+parallel (about ten minutes). Sections of benchmarks that did not run are kept.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ BENCHMARKS = {
     "pipeline": ("Pipeline overhead", "pipeline_overhead.py", True),
     "latency": ("TFLite vs source latency", "latency_ratio.py", True),
     "scale": ("Operator at scale", "operator_scale.py", False),
+    "variants": ("All variants, sequential vs parallel", "all_variants.py", False),
 }
 
 

@@ -241,7 +241,9 @@ class _Worker:
 
     def give(self, task: Task) -> None:
         self.task = task
-        self.conn.send(task)
+        # A worker that died (at start-up) breaks the pipe; its sentinel then reports it.
+        with contextlib.suppress(OSError):
+            self.conn.send(task)
 
     def collect(self) -> Result | None:
         """The finished task's result, or None when the worker died before sending one."""
