@@ -122,7 +122,7 @@ def results_table(report: Report, extra: dict[str, dict[str, str]] | None = None
         elif v.target is None:
             target = "-"
         else:
-            target = "meets" if v.target.meets else "misses"
+            target = v.target.verdict  # never "meets" for a variant this runtime could not run
         if v.name == report.selected.name:
             target += " (selected)"
         p50 = f"{lat.p50:.2f}" if lat else ("n/a" if v.benchmark else "-")

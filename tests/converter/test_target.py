@@ -5,6 +5,7 @@ from tflite_operator.api.report import (
     BenchmarkReport,
     LatencyStats,
     OpsReport,
+    SignatureCheck,
     VariantReport,
     VariantStatus,
 )
@@ -60,11 +61,101 @@ def test_every_unmet_constraint_is_named():
     assert "uses ops outside allowedOps: MEAN" in text
 
 
-def test_unmeasured_latency_does_not_meet_a_latency_budget():
-    v = variant("flex", 100, runnable=False)
+def test_latency_not_measured_by_choice_misses_a_latency_budget():
+    v = variant("fp32", 100)  # runnable, but the benchmark was disabled
     verdict = evaluate_target(v, Target(max_latency_ms=5), tolerance=None)
-    assert not verdict.meets
-    assert "latency unknown (uses Select TF ops)" in verdict.failed[0]
+    assert not verdict.meets and verdict.verdict == "misses"
+    assert "latency unknown (benchmark disabled)" in verdict.failed[0]
+
+
+def test_a_variant_this_runtime_cannot_run_is_unverified_not_meets():
+    v = variant("flex", 100, runnable=False)
+    verdict = evaluate_target(v, Target(max_latency_ms=5), tolerance=0.1)
+    assert verdict.verdict == "unverified" and not verdict.meets
+    assert verdict.failed == []
+    assert verdict.unverified_reason == (
+        "this runtime cannot run it: uses Select TF ops; not checked: maxLatencyMs, maxOutputError"
+    )
+    # Even with no budget at all: nothing about its outputs was checked.
+    assert evaluate_target(v, Target(), tolerance=None).verdict == "unverified"
+
+
+def test_flex_ops_alone_make_it_unverified_when_nothing_ran():
+    v = variant("flex", 100, ops=("ADD",))
+    v.ops = OpsReport(builtin=["ADD"], select_tf=["Cumprod"])
+    verdict = evaluate_target(v, Target(), tolerance=None)
+    assert verdict.verdict == "unverified"
+    assert "Select TF ops (Cumprod)" in verdict.unverified_reason
+
+
+def test_a_checked_constraint_that_fails_makes_an_unrunnable_variant_miss():
+    v = variant("flex", 5000, runnable=False)
+    verdict = evaluate_target(v, Target(max_model_size_bytes=1000), tolerance=None)
+    assert verdict.verdict == "misses" and not verdict.meets
+    assert "exceeds maxModelSizeBytes" in verdict.failed[0]
+    assert "uses Select TF ops" in verdict.describe()
+
+
+def test_unverified_is_selected_only_when_the_target_allows_it():
+    variants = [variant("fp32", 4000, p50=2), variant("flex", 1000, runnable=False)]
+    for allow, expected in ((False, "fp32"), (True, "flex")):
+        target = Target(allow_unverified=allow)
+        for v in variants:
+            v.target = evaluate_target(v, target, tolerance=None)
+        assert variants[1].target.verdict == "unverified"
+        assert variants[1].target.meets is allow
+        sel = select_variant(variants)
+        assert sel.name == expected
+    assert "unverified, allowed by target.allowUnverified" in sel.reason
+    assert (
+        variants[1]
+        .target.describe()
+        .startswith("unverified (allowed by target.allowUnverified): this runtime cannot run it")
+    )
+
+
+def test_an_unverified_variant_alone_is_not_selected_and_the_reason_names_the_field():
+    v = variant("flex", 1000, runnable=False)
+    v.target = evaluate_target(v, Target(), tolerance=None)
+    sel = select_variant([v])
+    assert sel.name is None
+    assert "flex: unverified (this runtime cannot run it: uses Select TF ops)" in sel.reason
+    assert "set target.allowUnverified to accept it" in sel.reason
+
+
+def checks(*per_signature):
+    """SignatureChecks from (key, p50, max error, top-1) tuples."""
+    result = []
+    for key, p50, err, top1 in per_signature:
+        v = variant(key, 1, p50=p50, err=err, top1=top1)
+        result.append(SignatureCheck(key=key, accuracy=v.accuracy, benchmark=v.benchmark))
+    return result
+
+
+def test_the_worst_signature_decides_every_budget():
+    v = variant("fp16", 100, p50=1.0, err=0.001, top1=1.0)
+    v.signature_checks = checks(("serving_default", 1.0, 0.001, 1.0), ("embed", 7.0, 0.3, None))
+    target = Target(max_latency_ms=5, min_top1_agreement=0.9)
+    verdict = evaluate_target(v, target, tolerance=0.05)
+    assert verdict.verdict == "misses"
+    text = " | ".join(verdict.failed)
+    assert "p50 latency 7.00 ms (signature 'embed') exceeds maxLatencyMs 5" in text
+    assert "max abs error 0.3 (signature 'embed') exceeds maxOutputError 0.05" in text
+    # top-1 agreement applies where there is a classifier output: serving_default meets it.
+    assert "top-1" not in text
+    v.signature_checks = checks(("serving_default", 1.0, 0.001, 1.0), ("embed", 2.0, 0.01, None))
+    assert evaluate_target(v, target, tolerance=0.05).verdict == "meets"
+
+
+def test_a_signature_that_could_not_run_makes_the_variant_unverified():
+    v = variant("fp32", 100, p50=1.0, err=0.0)
+    v.signature_checks = checks(("serving_default", 1.0, 0.0, None))
+    v.signature_checks.append(
+        SignatureCheck(key="embed", benchmark=BenchmarkReport(runnable=False, reason="crashed"))
+    )
+    verdict = evaluate_target(v, Target(max_latency_ms=5), tolerance=0.1)
+    assert verdict.verdict == "unverified"
+    assert verdict.unverified_reason.startswith("this runtime cannot run it: crashed (signature")
 
 
 def test_no_target_means_every_converted_variant_meets_it():

@@ -141,6 +141,36 @@ def test_no_variant_meets_the_target():
     assert status["selected"] == {"reason": s.selection_reason}
 
 
+def test_an_unverified_variant_is_never_said_to_meet_the_target():
+    s = SUMMARY.model_copy(deep=True)
+    s.variants[1].meets_target = False
+    s.variants[1].verdict = "unverified"
+    s.variants[1].note = "unverified: this runtime cannot run it: uses Select TF ops"
+    s.selected, s.selection_reason = None, "no variant meets the target"
+    status = rd.render({}, 1, st.observe_job(*complete(s)), T2)
+    api_status.ConversionStatus.model_validate(status)
+    c = conditions(status)
+    assert c["TargetMet"]["status"] == "False"
+    assert status["variants"][1]["verdict"] == "unverified"
+
+    # Allowed by target.allowUnverified: selectable, but still not "meets".
+    s.variants[1].meets_target = True
+    s.selected = "int8"
+    status = rd.render({}, 1, st.observe_job(*complete(s)), T2)
+    c = conditions(status)
+    assert c["TargetMet"]["status"] == "True"
+    assert c["TargetMet"]["reason"] == "OnlyUnverifiedVariants"
+    assert "meet the target" not in c["TargetMet"]["message"]
+    assert "unverified here, allowed by target.allowUnverified" in c["Ready"]["message"]
+
+    s.variants[0].meets_target, s.variants[0].verdict = True, "meets"
+    c = conditions(rd.render({}, 1, st.observe_job(*complete(s)), T2))
+    assert c["TargetMet"]["reason"] == "VariantMeetsTarget"
+    assert c["TargetMet"]["message"] == (
+        "meet the target: fp32; unverified here, allowed by the target: int8"
+    )
+
+
 def test_converter_failure_is_stalled_with_the_cause_from_the_termination_message():
     s = Summary(
         ok=False,

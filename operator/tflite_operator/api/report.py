@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 REPORT_SCHEMA_VERSION = "tflite-operator.report/v1"
@@ -104,9 +104,46 @@ class OpsReport(_Model):
     custom: list[str] = []
 
 
+# "unverified": this runtime could not validate or run the variant (Select TF ops on the pip
+# LiteRT runtime, a kernel crash), so the target could not be checked; never called "meets".
+Verdict = Literal["meets", "misses", "unverified"]
+
+
 class TargetVerdict(_Model):
+    # True when the variant may be selected: it meets every constraint, or it is unverified
+    # and spec.target.allowUnverified accepts that (verdict stays "unverified").
     meets: bool
+    verdict: Verdict
     failed: list[str] = []  # one human-readable reason per unmet constraint
+    # Why this runtime could not check it, and what went unchecked; set with "misses" too
+    # when a constraint that could be checked already fails.
+    unverified_reason: str | None = None
+
+    def describe(self) -> str:
+        """The verdict word and its why, as the terminal table and the HTML report show it."""
+        if self.verdict == "misses":
+            also = f"; {self.unverified_reason}" if self.unverified_reason else ""
+            return "misses: " + "; ".join(self.failed) + also
+        if self.verdict == "unverified":
+            allowed = " (allowed by target.allowUnverified)" if self.meets else ""
+            return f"unverified{allowed}: {self.unverified_reason}"
+        return "meets"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _verdict_of_older_reports(cls, data: Any) -> Any:
+        # Reports written before `verdict` existed knew only meets / misses.
+        if isinstance(data, dict) and "verdict" not in data and "meets" in data:
+            return {**data, "verdict": "meets" if data["meets"] else "misses"}
+        return data
+
+
+class SignatureCheck(_Model):
+    """Validation and benchmark of one selected signature (source.signatureKeys) of a variant."""
+
+    key: str
+    accuracy: AccuracyReport | None = None
+    benchmark: BenchmarkReport | None = None
 
 
 class VariantStatus(StrEnum):
@@ -127,8 +164,10 @@ class VariantReport(_Model):
     requested_io_type: str | None = None
     calibration: DataReport | None = None
     ops: OpsReport | None = None
+    # The primary (first) signature's; signature_checks has every selected signature's.
     accuracy: AccuracyReport | None = None
     benchmark: BenchmarkReport | None = None
+    signature_checks: list[SignatureCheck] = []
     target: TargetVerdict | None = None
     convert_seconds: float | None = None
 
@@ -169,6 +208,7 @@ class VariantSummary(_Model):
     max_abs_error: float | None = None
     top1_agreement: float | None = None
     meets_target: bool | None = None
+    verdict: Verdict | None = None
     note: Annotated[str | None, Field(max_length=300)] = None
 
 
@@ -220,7 +260,9 @@ def summarize(report: Report) -> Summary:
     for v in report.variants:
         lat = v.benchmark.latency_ms if v.benchmark else None
         note = v.error
-        if v.benchmark and not v.benchmark.runnable:
+        if v.target and v.target.verdict == "unverified":
+            note = f"unverified: {v.target.unverified_reason}"
+        elif v.benchmark and not v.benchmark.runnable:
             note = v.benchmark.reason
         elif v.target and not v.target.meets:
             note = "; ".join(v.target.failed)
@@ -238,6 +280,7 @@ def summarize(report: Report) -> Summary:
                 max_abs_error=v.accuracy.max_abs_error if v.accuracy else None,
                 top1_agreement=v.accuracy.top1_agreement if v.accuracy else None,
                 meets_target=v.target.meets if v.target else None,
+                verdict=v.target.verdict if v.target else None,
                 note=note[:300] if note else None,
             )
         )

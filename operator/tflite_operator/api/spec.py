@@ -198,6 +198,14 @@ class Target(_Model):
             "a variant using any other op does not meet the target.",
         ),
     ] = None
+    allow_unverified: Annotated[
+        bool,
+        Field(
+            description="Let a variant this runtime cannot validate or run (e.g. Select TF "
+            "ops on the pip LiteRT runtime) meet the target and be selected, judged on what "
+            "could be checked (size, ops); its verdict stays `unverified`.",
+        ),
+    ] = False
 
 
 class Benchmark(_Model):

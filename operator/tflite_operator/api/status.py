@@ -68,7 +68,20 @@ class VariantResult(_Status):
     speedup: Annotated[float | None, Field(description="source p50 / variant p50")] = None
     max_abs_error: float | None = None
     top1_agreement: float | None = None
-    meets_target: bool | None = None
+    meets_target: Annotated[
+        bool | None,
+        Field(
+            description="May be selected: meets the target, or is unverified and "
+            "spec.target.allowUnverified accepts that (see verdict)."
+        ),
+    ] = None
+    verdict: Annotated[
+        Literal["meets", "misses", "unverified"] | None,
+        Field(
+            description="unverified: this runtime could not validate or run the variant "
+            "(e.g. Select TF ops), so its target was not checked; the note says why."
+        ),
+    ] = None
     note: str | None = None
 
 

@@ -99,15 +99,28 @@ def _summary_conditions(conds: _Conditions, summary: Summary, expected: int | No
         conds.add(CONVERTED, True, "AllConverted", f"all {total} variants converted")
     verdicts = [v.meets_target for v in summary.variants if v.meets_target is not None]
     if verdicts:
-        meeting = [v.name for v in summary.variants if v.meets_target]
-        conds.add(
-            TARGET_MET,
-            bool(meeting),
-            "VariantMeetsTarget" if meeting else "NoVariantMeetsTarget",
-            f"meet the target: {', '.join(meeting)}"
-            if meeting
-            else trim(summary.selection_reason or "no variant meets the target", 1000),
-        )
+        # An unverified variant is never said to meet the target, even when
+        # spec.target.allowUnverified lets it be selected.
+        meeting = [v.name for v in summary.variants if v.meets_target and not _unverified(v)]
+        allowed = [v.name for v in summary.variants if v.meets_target and _unverified(v)]
+        if meeting:
+            reason, message = "VariantMeetsTarget", f"meet the target: {', '.join(meeting)}"
+            if allowed:
+                message += f"; unverified here, allowed by the target: {', '.join(allowed)}"
+        elif allowed:
+            reason = "OnlyUnverifiedVariants"
+            message = (
+                f"no variant verified here; unverified, allowed by target.allowUnverified: "
+                f"{', '.join(allowed)}"
+            )
+        else:
+            reason = "NoVariantMeetsTarget"
+            message = trim(summary.selection_reason or "no variant meets the target", 1000)
+        conds.add(TARGET_MET, bool(meeting or allowed), reason, message)
+
+
+def _unverified(v: VariantSummary) -> bool:
+    return v.verdict == "unverified"
 
 
 def render(

@@ -286,6 +286,8 @@ def _success_message(summary: Summary) -> str:
             figures.append(human_size(sel.size_bytes))
         if sel and sel.p50_ms is not None:
             figures.append(f"p50 {sel.p50_ms:.3g} ms")
+        if sel and sel.verdict == "unverified":
+            figures.append("unverified here, allowed by target.allowUnverified")
         more = f" ({', '.join(figures)})" if figures else ""
         return f"{head}; selected {summary.selected}{more}"
     return f"{head}; none selected: {summary.selection_reason or 'no variant fits the target'}"

@@ -73,20 +73,13 @@ def render_html(report: Report) -> str:
     table = [
         "<table><thead><tr><th>variant</th><th>quantization</th><th>status</th>"
         "<th>size (B)</th><th>ratio</th><th>I/O types</th><th>p50 ms</th><th>p99 ms</th>"
-        "<th>speed-up</th><th>max abs err</th><th>top-1</th><th>meets target</th>"
+        "<th>speed-up</th><th>max abs err</th><th>top-1</th><th>target</th>"
         "</tr></thead><tbody>"
     ]
     for v in report.variants:
         lat = v.benchmark.latency_ms if v.benchmark else None
         acc = v.accuracy
-        if v.target is None:
-            meets = "—"
-        elif v.target.meets:
-            meets = "yes"
-        else:
-            meets = "no: " + "; ".join(v.target.failed)
-        if v.benchmark and not v.benchmark.runnable:
-            meets += f" (not runnable here: {v.benchmark.reason})"
+        meets = v.target.describe() if v.target else "—"
         io = f"{','.join(v.input_types)} → {','.join(v.output_types)}" if v.input_types else None
         status = v.status.value + (f": {v.error}" if v.error else "")
         row_cls = ' class="sel"' if v.name == selected else ""
