@@ -114,14 +114,10 @@ def memory_limit(root: Path = CGROUP_ROOT) -> int | None:
     return None
 
 
-def memory_budget(root: Path = CGROUP_ROOT, meminfo: Path = MEMINFO) -> tuple[int | None, str]:
-    """(bytes the processes of this container may use in all, where the figure comes from)."""
-    limit = memory_limit(root)
-    if limit is not None:
-        return limit, "cgroup memory limit"
+def mem_available(meminfo: Path = MEMINFO) -> int | None:
+    """Memory the kernel could hand out now without swapping (no cgroup limit to go by)."""
     text = _read(meminfo)
-    available = parse_mem_available(text) if text is not None else None
-    return available, "MemAvailable (no cgroup memory limit)"
+    return parse_mem_available(text) if text is not None else None
 
 
 def worker_estimate(source_bytes: int) -> int:

@@ -125,13 +125,16 @@ def plan(model: SourceModel, jobs: int, requested: int | None) -> resources.Work
     """The worker count for this machine or pod, from what the cgroup allows."""
     from tflite_operator.converter.benchmark import resident_memory
 
-    memory, _ = resources.memory_budget()
-    rss = resident_memory()
+    memory, rss = resources.memory_limit(), resident_memory()
+    parent = rss[0] if rss else 0
+    if memory is None:
+        # No limit: what the machine has free now, which this process's memory is not part of.
+        memory, parent = resources.mem_available(), 0
     return resources.plan_workers(
         jobs=jobs,
         cpus=resources.cpu_limit(),
         memory_bytes=memory,
-        parent_bytes=rss[0] if rss else 0,
+        parent_bytes=parent,
         per_worker_bytes=resources.worker_estimate(model.size_bytes),
         source_bytes=model.size_bytes,
         requested=requested,
