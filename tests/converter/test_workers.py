@@ -12,8 +12,9 @@ import pytest
 from tflite_operator.api.errors import ConversionFailedError, SpecError
 from tflite_operator.api.manifest import parse_spec
 from tflite_operator.api.spec import Variant
-from tflite_operator.converter import pipeline, resources, workers
-from tflite_operator.converter.workers import Check, Task, requested_workers, run_tasks
+from tflite_operator.converter import pipeline, resources
+from tflite_operator.converter.resources import WORKERS_ENV, requested_workers
+from tflite_operator.converter.workers import Check, Task, run_tasks
 
 GIB = 1024**3
 BIG = 200 * 1024**2  # a ResNet50-sized SavedModel
@@ -192,8 +193,8 @@ def test_pipeline_with_workers_reports_what_it_reports_in_one_process(
 
 
 def test_requested_workers_reach_the_pool(monkeypatch, cnn_source):
-    monkeypatch.setenv(workers.WORKERS_ENV, "2")
-    assert workers.plan(cnn_source, 5, workers.requested_workers(None)).count == 2
-    monkeypatch.delenv(workers.WORKERS_ENV)
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    assert resources.plan(cnn_source.size_bytes, 5, requested_workers(None)).count == 2
+    monkeypatch.delenv(WORKERS_ENV)
     # Automatic: the 150 kB CNN converts faster than a worker starts.
-    assert workers.plan(cnn_source, 5, workers.requested_workers(None)).count == 1
+    assert resources.plan(cnn_source.size_bytes, 5, requested_workers(None)).count == 1

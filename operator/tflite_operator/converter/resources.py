@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tflite_operator.api.errors import SpecError
+
+WORKERS_ENV = "TFLITE_CONVERT_WORKERS"
+WORKERS_FIELD = f"--workers / {WORKERS_ENV}"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MEMINFO = Path("/proc/meminfo")
 # cgroup v1 says "no limit" with a page-rounded LONG_MAX (9223372036854771712); anything this
@@ -162,6 +167,43 @@ def plan_workers(
     count = min(jobs, by_cpu, by_memory)
     bound = "variants" if count == jobs else "CPUs" if count == by_cpu else "memory"
     return WorkerPlan(count, f"bounded by {bound}: {by_cpu} CPU(s), {memory_text}")
+
+
+def requested_workers(flag: int | None, environ: Mapping[str, str] = os.environ) -> int | None:
+    """The override: the CLI flag, else the environment variable, else None (automatic)."""
+    if flag is not None:
+        value: object = flag
+    elif (text := environ.get(WORKERS_ENV, "").strip()) != "":
+        value = text
+    else:
+        return None
+    try:
+        count = int(str(value))
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise SpecError(f"{WORKERS_FIELD} is {value!r}; give a whole number of processes, >= 1")
+    return count
+
+
+def plan(source_bytes: int, jobs: int, requested: int | None) -> WorkerPlan:
+    """The worker count for this machine or pod, from what the cgroup allows."""
+    from tflite_operator.converter.benchmark import resident_memory
+
+    memory, rss = memory_limit(), resident_memory()
+    parent = rss[0] if rss else 0
+    if memory is None:
+        # No limit: what the machine has free now, which this process's memory is not part of.
+        memory, parent = mem_available(), 0
+    return plan_workers(
+        jobs=jobs,
+        cpus=cpu_limit(),
+        memory_bytes=memory,
+        parent_bytes=parent,
+        per_worker_bytes=worker_estimate(source_bytes),
+        source_bytes=source_bytes,
+        requested=requested,
+    )
 
 
 def _gib(n: int) -> str:

@@ -20,7 +20,7 @@ from tflite_operator.api.report import (
     VariantStatus,
 )
 from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, ConversionSpec, Variant
-from tflite_operator.converter import data, source, workers
+from tflite_operator.converter import data, resources, source, workers
 from tflite_operator.converter.report_html import render_html
 from tflite_operator.converter.run_state import RunState, produced
 from tflite_operator.converter.target import evaluate_target, select_variant
@@ -75,7 +75,8 @@ def convert_all(state: RunState) -> None:
         workers.Task(index, variant, _calibration(state, index, variant) or None)
         for index, variant in enumerate(spec.variants)
     ]
-    pool = workers.plan(model, len(tasks), workers.requested_workers(state.worker_count))
+    requested = resources.requested_workers(state.worker_count)
+    pool = resources.plan(model.size_bytes, len(tasks), requested)
     if pool.count > 1 and spec.validation.enabled:
         # Workers validate what they convert while others still convert.
         samples = validation_samples(state)

@@ -16,7 +16,7 @@ away, so int16x8's slow reference kernels validate while other variants still co
 Benchmarks do not: they stay in the parent, one at a time, after every worker has exited, so no
 other process competes for the cores while latency is measured.
 
-How many workers: resources.plan_workers (cores, cgroup memory), overridden by --workers or
+How many workers: resources.plan (cores, cgroup memory), overridden by --workers or
 TFLITE_CONVERT_WORKERS; 1 converts in this process, as before workers existed.
 """
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import signal
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -32,7 +31,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from tflite_operator.api.errors import ConversionError, ConversionFailedError, SpecError
+from tflite_operator.api.errors import ConversionError, ConversionFailedError
 from tflite_operator.api.report import AccuracyReport, SignatureInfo
 from tflite_operator.api.spec import Quantization, Variant
 from tflite_operator.converter import resources
@@ -41,8 +40,6 @@ from tflite_operator.converter.data import Samples
 from tflite_operator.converter.ops import NotRunnableError
 from tflite_operator.converter.source import SourceModel
 
-WORKERS_ENV = "TFLITE_CONVERT_WORKERS"
-WORKERS_FIELD = f"--workers / {WORKERS_ENV}"
 # Longest first, so the slow variants do not start last and leave a core idle at the end:
 # calibration runs the model ~100 times, and int16x8 then validates on reference kernels.
 _COST = {Quantization.INT16X8: 3, Quantization.INT8: 2}
@@ -102,43 +99,6 @@ class _SourceRef:
             size_bytes=self.size_bytes,
             export_dir=self.export_dir,
         )
-
-
-def requested_workers(flag: int | None, environ: Mapping[str, str] = os.environ) -> int | None:
-    """The override: the CLI flag, else the environment variable, else None (automatic)."""
-    if flag is not None:
-        value: object = flag
-    elif (text := environ.get(WORKERS_ENV, "").strip()) != "":
-        value = text
-    else:
-        return None
-    try:
-        count = int(str(value))
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise SpecError(f"{WORKERS_FIELD} is {value!r}; give a whole number of processes, >= 1")
-    return count
-
-
-def plan(model: SourceModel, jobs: int, requested: int | None) -> resources.WorkerPlan:
-    """The worker count for this machine or pod, from what the cgroup allows."""
-    from tflite_operator.converter.benchmark import resident_memory
-
-    memory, rss = resources.memory_limit(), resident_memory()
-    parent = rss[0] if rss else 0
-    if memory is None:
-        # No limit: what the machine has free now, which this process's memory is not part of.
-        memory, parent = resources.mem_available(), 0
-    return resources.plan_workers(
-        jobs=jobs,
-        cpus=resources.cpu_limit(),
-        memory_bytes=memory,
-        parent_bytes=parent,
-        per_worker_bytes=resources.worker_estimate(model.size_bytes),
-        source_bytes=model.size_bytes,
-        requested=requested,
-    )
 
 
 def execute(model: SourceModel, task: Task) -> Result:
@@ -218,6 +178,12 @@ def run_tasks(
                             pool.append(_Worker.start(ctx, ref))
                     else:
                         finish(result)
+    except BaseException:
+        # SIGTERM (TerminatedError) or Ctrl-C: the pod's grace period has no time to wait for
+        # conversions to finish.
+        for worker in pool:
+            worker.process.kill()
+        raise
     finally:
         for worker in pool:
             worker.stop()
@@ -285,12 +251,12 @@ def death_message(variant: Variant, exitcode: int | None) -> str:
         cause = (
             f"most likely by the kernel's OOM killer (the converter's memory limit is {memory}); "
             f"raise spec.job.resources.limits.memory, or convert one variant at a time with "
-            f"{WORKERS_FIELD}=1"
+            f"{resources.WORKERS_FIELD}=1"
         )
     else:
         cause = (
             "the TensorFlow converter crashed on this model; other quantizations may convert, "
-            f"and {WORKERS_FIELD}=1 reproduces it in one process for a bug report"
+            f"and {resources.WORKERS_FIELD}=1 reproduces it in one process for a bug report"
         )
     return (
         f"variant {variant.name!r} ({variant.quantization}): the conversion worker process "
