@@ -154,7 +154,8 @@ def test_a_killed_worker_fails_its_variant_with_the_cause_and_the_others_convert
     err = results[1].error
     assert isinstance(err, ConversionFailedError)
     assert err.message.startswith(
-        "variant 'int8' (int8): the conversion worker process killed by SIGKILL"
+        "variant 'int8' (int8): the conversion worker process was killed by SIGKILL while "
+        "converting or validating it: most likely the kernel's OOM killer"
     )
     assert "OOM killer" in err.message and "TFLITE_CONVERT_WORKERS=1" in err.message
     assert "spec.job.resources.limits.memory" in err.message

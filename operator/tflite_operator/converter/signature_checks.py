@@ -83,6 +83,9 @@ def benchmark_all(state: RunState) -> None:
             state.progress.step("benchmark", f"source: p50 {source_p50[signatures[0].key]:.2f} ms")
         else:
             state.source_note = "source baseline disabled (spec.benchmark.sourceBaseline)"
+        # One at a time, in this process's child, after the conversion workers have exited:
+        # anything running beside the timed runs would take cores from them and inflate the
+        # latency figures (this is why benchmarks do not run in the workers).
         for variant, rep in converted:
             words: list[tuple[str, str]] = []
             for sig, check in zip(signatures, _checks(rep, signatures), strict=True):

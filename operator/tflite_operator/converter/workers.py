@@ -240,16 +240,16 @@ def death_message(variant: Variant, exitcode: int | None) -> str:
     """Why a worker died holding this variant, and what to change."""
     if exitcode is not None and exitcode < 0:
         try:
-            how = f"killed by {signal.Signals(-exitcode).name}"
+            how = f"was killed by {signal.Signals(-exitcode).name}"
         except ValueError:
-            how = f"killed by signal {-exitcode}"
+            how = f"was killed by signal {-exitcode}"
     else:
         how = f"exited with code {exitcode}"
     if exitcode == -signal.SIGKILL:
         limit = resources.memory_limit()
         memory = f"{limit / 1024**3:.1f} GiB" if limit else "the machine's memory"
         cause = (
-            f"most likely by the kernel's OOM killer (the converter's memory limit is {memory}); "
+            f"most likely the kernel's OOM killer (the converter's memory limit is {memory}); "
             f"raise spec.job.resources.limits.memory, or convert one variant at a time with "
             f"{resources.WORKERS_FIELD}=1"
         )
@@ -260,7 +260,7 @@ def death_message(variant: Variant, exitcode: int | None) -> str:
         )
     return (
         f"variant {variant.name!r} ({variant.quantization}): the conversion worker process "
-        f"{how} while converting it: {cause}"
+        f"{how} while converting or validating it: {cause}"
     )
 
 
