@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -199,3 +201,25 @@ def test_requested_workers_reach_the_pool(monkeypatch, cnn_source):
     monkeypatch.delenv(WORKERS_ENV)
     # Automatic: the 150 kB CNN converts faster than a worker starts.
     assert resources.plan(cnn_source.size_bytes, 5, requested_workers(None)).count == 1
+
+
+def test_a_script_without_a_main_guard_still_gets_working_workers(cnn_saved_model, tmp_path):
+    # spawn re-runs the parent's main script in each worker unless told otherwise: a script
+    # without `if __name__ == "__main__":` would then run again there and kill the worker.
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from tflite_operator.api.spec import Variant\n"
+        "from tflite_operator.converter.source import load_source\n"
+        "from tflite_operator.converter.workers import Task, run_tasks\n"
+        f"model = load_source(__import__('pathlib').Path({str(cnn_saved_model)!r}))\n"
+        "tasks = [Task(0, Variant(name='a'), None), "
+        "Task(1, Variant(name='b', quantization='float16'), None)]\n"
+        "results = run_tasks(model, tasks, 2)\n"
+        "print(sorted((i, r.error is None) for i, r in results.items()))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, check=False
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[(0, True), (1, True)]"

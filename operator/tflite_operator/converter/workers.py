@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import signal
+import sys
+import types
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -200,7 +202,8 @@ class _Worker:
     def start(cls, ctx: multiprocessing.context.SpawnContext, ref: _SourceRef) -> _Worker:
         parent, child = ctx.Pipe()
         process = ctx.Process(target=_serve, args=(child, ref), daemon=True)
-        process.start()
+        with _main_hidden():
+            process.start()
         child.close()
         return cls(process=process, conn=parent)
 
@@ -236,6 +239,23 @@ class _Worker:
         self.conn.close()
 
 
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Start a worker without the parent's __main__ module.
+
+    spawn re-runs the parent's main script in the child, so that objects defined there can be
+    unpickled; a script calling pipeline.run without an `if __name__ == "__main__":` guard would
+    then run again in every worker and kill it. A worker needs only this package, so it is
+    shown an empty __main__ while spawn takes its notes (start() reads it synchronously).
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 def death_message(variant: Variant, exitcode: int | None) -> str:
     """Why a worker died holding this variant, and what to change."""
     if exitcode is not None and exitcode < 0:
@@ -253,11 +273,13 @@ def death_message(variant: Variant, exitcode: int | None) -> str:
             f"raise spec.job.resources.limits.memory, or convert one variant at a time with "
             f"{resources.WORKERS_FIELD}=1"
         )
-    else:
+    elif how.startswith("was killed"):
         cause = (
             "the TensorFlow converter crashed on this model; other quantizations may convert, "
             f"and {resources.WORKERS_FIELD}=1 reproduces it in one process for a bug report"
         )
+    else:
+        cause = "its error is in the log above (stderr)"
     return (
         f"variant {variant.name!r} ({variant.quantization}): the conversion worker process "
         f"{how} while converting or validating it: {cause}"
