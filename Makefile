@@ -78,8 +78,8 @@ benchmarks-scale: venv controlplane ## operator at 100 and 1000 resources (~15 m
 benchmarks-variants: venv ## ResNet50, five variants, sequential vs parallel workers (~10 min); rewrites its section of docs/benchmarks.md
 	PATH=$(BIN):$$PATH $(BIN)/python benchmarks/run_all.py --only variants --write docs/benchmarks.md
 
-e2e-kind: ## images + kind cluster + chart + a sample conversion to Ready (needs Docker; not in CI)
-	bash hack/e2e-kind.sh
+e2e-kind: venv ## images + kind node image built here + kind cluster + chart + a sample to Ready (opt-in: not in make test)
+	PYTHON=$(BIN)/python bash hack/e2e-kind.sh
 
 clean: ## remove local outputs (not the cached venv or binaries)
 	rm -rf demo-output .pytest_cache .ruff_cache

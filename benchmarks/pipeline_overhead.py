@@ -31,7 +31,8 @@ def pipeline(saved_model: Path, out: Path, workdir: Path) -> float:
     spec = parse_spec(
         {
             "source": {"uri": str(saved_model)},
-            "output": {"uri": str(out / "pipeline"), "overwrite": True},
+            # reuse off: every repeat must convert, not copy the previous repeat's model.
+            "output": {"uri": str(out / "pipeline"), "overwrite": True, "reuse": False},
             "variants": [{"name": "fp32"}],
             "benchmark": {"enabled": False},
             "validation": {"enabled": False},

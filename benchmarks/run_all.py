@@ -21,7 +21,9 @@ HERE = Path(__file__).parent
 BENCHMARKS = {
     "pipeline": ("Pipeline overhead", "pipeline_overhead.py", True),
     "latency": ("TFLite vs source latency", "latency_ratio.py", True),
+    "reuse": ("Reuse across generations", "reuse_generations.py", False),
     "scale": ("Operator at scale", "operator_scale.py", False),
+    "recurrent": ("Recurrent layers: which fixes convert", "recurrent_fixes.py", False),
     "variants": ("All variants, sequential vs parallel", "all_variants.py", False),
 }
 

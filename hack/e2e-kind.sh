@@ -1,45 +1,57 @@
 #!/usr/bin/env bash
-# make e2e-kind: the whole product on a real (local) cluster, for people with Docker.
+# make e2e-kind: the whole product on a real kind cluster, in Docker.
 #
-#   1. builds both images from the Dockerfile (targets operator and converter);
-#   2. creates a kind cluster (or reuses it) and loads the images into it;
-#   3. installs fake-gcs-server in the cluster and seeds a small SavedModel into it
+#   1. builds both images (hack/images.sh: BuildKit, cached; a Debian-made base where the
+#      Dockerfile's default cannot be pulled);
+#   2. builds kind's node image here, without a registry (hack/kind-node-image.sh: Debian's
+#      packages and Go modules; see docs/kind.md) unless KIND_NODE_IMAGE names one;
+#   3. creates a kind cluster (or reuses it) and loads the images into it, fake-gcs-server's
+#      too (its binary comes with the dev dependencies: the venv's fake-gcs-server wrapper);
+#   4. runs fake-gcs-server in the cluster and seeds a small SavedModel into it
 #      (a Job running the converter image: TensorFlow is there);
-#   4. installs the chart, watching one namespace, converters pointed at fake-gcs-server;
-#   5. applies a TFLiteConversion and waits for Ready; prints status, events and logs.
+#   5. installs the chart, watching one namespace, converters pointed at fake-gcs-server;
+#   6. applies a TFLiteConversion and waits for Ready; prints status, events and logs.
 #
-# It needs a Docker engine and kind's node image, and has not run in CI yet; CI runs the same
-# path on its own real node instead (make test: tests/shipping/test_user_path_real_node.py).
-# Tools: docker, kind, kubectl, helm. kind and helm are
-# built from their Go modules when missing (needs Go); kubectl must be on PATH.
+# Tools: a Docker engine (hack/docker-engine.sh starts one), Go (kind, helm, Kubernetes and
+# CoreDNS are built from their Go modules, cached in TFLITE_OPERATOR_CACHE/kind), mmdebstrap,
+# gcc, and the project venv's Python (PYTHON, default the Makefile's venv).
+# kubectl is the node image's own binary unless one is on PATH.
 #
 # Knobs: KIND_CLUSTER (default tflite-e2e), E2E_TAG (image tag, default e2e),
-# E2E_KEEP=1 keeps the cluster afterwards (default: kept on failure, deleted on success),
-# KIND_VERSION (default v0.30.0), E2E_TIMEOUT (kubectl wait, default 20m).
+# E2E_KEEP=1 keeps the cluster afterwards (default: kept on failure, deleted on success;
+# CI=true deletes it either way, after printing what the cluster says),
+# KIND_VERSION (default v0.33.0), KIND_NODE_IMAGE (skip building one), E2E_TIMEOUT
+# (kubectl wait, default 20m).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cluster="${KIND_CLUSTER:-tflite-e2e}"
 tag="${E2E_TAG:-e2e}"
-kind_version="${KIND_VERSION:-v0.30.0}"
+kind_version="${KIND_VERSION:-v0.33.0}"
 timeout="${E2E_TIMEOUT:-20m}"
 cache="${TFLITE_OPERATOR_CACHE:-$HOME/.cache/tflite-operator}"
+python="${PYTHON:-$cache/venv/bin/python}"
 system_ns=tflite-operator-system
 ns=tflite-e2e
 gcs_ns=fake-gcs
 gcs_url="http://fake-gcs.$gcs_ns.svc.cluster.local:4443"
-fake_gcs_image="fsouza/fake-gcs-server:1.54.0"
+gcs_image="tflite-operator.test/fake-gcs-server:v1"
+export KIND_VERSION="$kind_version"
 
-say() { printf '\n== %s\n' "$*" >&2; }
+say() { printf '\n== %s (%ss)\n' "$*" "$SECONDS" >&2; }
 die() {
   echo "e2e-kind: $*" >&2
   exit 1
 }
 
 # --- tools ----------------------------------------------------------------------------------
-command -v docker > /dev/null || die "docker is not installed"
-docker info > /dev/null 2>&1 || die "no Docker engine answers (docker info failed): this needs Docker running"
-command -v kubectl > /dev/null || die "kubectl is not on PATH"
+docker="$(bash "$root/hack/docker-engine.sh" | tail -1)"
+# kind runs `docker` from PATH: make it the client that matches the engine (docker-engine.sh),
+# through hack/kind-docker.sh (--privileged where the engine cannot grant it; see there).
+shim="$cache/kind/shim"
+mkdir -p "$shim"
+ln -sfn "$root/hack/kind-docker.sh" "$shim/docker"
+export KIND_REAL_DOCKER="$docker" PATH="$shim:$PATH"
 kind="$(command -v kind || true)"
 if [[ -z "$kind" ]]; then
   kind="$cache/kind/$kind_version/kind"
@@ -52,35 +64,69 @@ fi
 helm="$(bash "$root/tools/helm/build.sh" | tail -1)"
 
 # --- images ---------------------------------------------------------------------------------
-say "building images tflite-operator:$tag and tflite-converter:$tag"
-docker build --target operator -t "tflite-operator:$tag" "$root"
-docker build --target converter -t "tflite-converter:$tag" "$root"
-
-# --- cluster --------------------------------------------------------------------------------
-if "$kind" get clusters | grep -qx "$cluster"; then
-  say "reusing kind cluster $cluster"
-else
-  say "creating kind cluster $cluster"
-  "$kind" create cluster --name "$cluster" --wait 180s
+say "images tflite-operator:$tag and tflite-converter:$tag"
+TFLITE_OPERATOR_IMAGE="tflite-operator:$tag" TFLITE_CONVERTER_IMAGE="tflite-converter:$tag" \
+  bash "$root/hack/images.sh"
+node_image="${KIND_NODE_IMAGE:-}"
+if [[ -z "$node_image" ]]; then
+  say "kind node image"
+  node_image="$(bash "$root/hack/kind-node-image.sh" | tail -1)"
 fi
-kubectl config use-context "kind-$cluster" > /dev/null
-"$kind" load docker-image --name "$cluster" "tflite-operator:$tag" "tflite-converter:$tag"
+if ! command -v kubectl > /dev/null; then
+  kubectl_dir="$cache/kind/kubectl"
+  mkdir -p "$kubectl_dir"
+  # The node image's own Kubernetes binary answers to the name it is called by.
+  ln -sfn "$(bash "$root/hack/kind-node-image.sh" --binary)" "$kubectl_dir/kubectl"
+  export PATH="$kubectl_dir:$PATH"
+fi
+gcs_binary="$("$python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from gcs_server import find_binary; print(find_binary() or "")' "$root/tests")"
+[[ -x "$gcs_binary" ]] || die "no fake-gcs-server binary: it comes with the dev dependencies (make venv)"
+if ! "$docker" image inspect "$gcs_image" > /dev/null 2>&1; then
+  tar -C "$(dirname "$gcs_binary")" --transform 's|.*|fake-gcs-server|' -c "$(basename "$gcs_binary")" |
+    "$docker" import --change 'ENTRYPOINT ["/fake-gcs-server"]' - "$gcs_image" > /dev/null
+fi
 
 ok=0
 report() {
   if [[ "$ok" != 1 ]]; then
     say "FAILED: what the cluster says"
+    kubectl get nodes -o wide || true
+    kubectl get pods -A -o wide || true
     kubectl get tflc,jobs,pods -n "$ns" -o wide || true
     kubectl describe tflc -n "$ns" || true
-    kubectl get events -n "$ns" --sort-by=.lastTimestamp || true
+    kubectl get events -A --sort-by=.lastTimestamp | tail -40 || true
     kubectl logs -n "$ns" -l app.kubernetes.io/name=tflite-converter --tail=100 || true
     kubectl logs -n "$system_ns" deployment/tflite-operator --tail=100 || true
-    echo "the cluster is kept: kind delete cluster --name $cluster" >&2
-  elif [[ "${E2E_KEEP:-0}" != 1 ]]; then
-    "$kind" delete cluster --name "$cluster"
+  fi
+  if [[ "${CI:-}" == true || ("$ok" == 1 && "${E2E_KEEP:-0}" != 1) ]]; then
+    "$kind" delete cluster --name "$cluster" || true
+  else
+    echo "the cluster is kept: $kind delete cluster --name $cluster" >&2
   fi
 }
 trap report EXIT
+
+# --- cluster --------------------------------------------------------------------------------
+kubeconfig="$cache/kind/kubeconfig-$cluster"
+export KUBECONFIG="$kubeconfig"
+if "$kind" get clusters | grep -qx "$cluster"; then
+  say "reusing kind cluster $cluster"
+  "$kind" export kubeconfig --name "$cluster" > /dev/null
+else
+  say "creating kind cluster $cluster from $node_image"
+  # failCgroupV1: kubelets from 1.35 on refuse cgroup v1 hosts unless told (docs/kind.md).
+  "$kind" create cluster --name "$cluster" --image "$node_image" --wait 300s --config - << 'EOF'
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+kubeadmConfigPatches:
+  - |
+    kind: KubeletConfiguration
+    failCgroupV1: false
+EOF
+fi
+say "loading images into the node"
+"$kind" load docker-image --name "$cluster" "tflite-operator:$tag" "tflite-converter:$tag" "$gcs_image"
+
 
 # --- fake-gcs-server ------------------------------------------------------------------------
 say "fake-gcs-server in namespace $gcs_ns"
@@ -95,10 +141,14 @@ spec:
   template:
     metadata: {labels: {app: fake-gcs}}
     spec:
+      # Service links would set FAKE_GCS_PORT=tcp://..., which fake-gcs-server reads as its
+      # own -port setting and refuses ("invalid value for environment variable").
+      enableServiceLinks: false
       containers:
         - name: fake-gcs
-          image: $fake_gcs_image
-          args: [-scheme, http, -port, "4443", -backend, memory, -external-url, "$gcs_url",
+          image: $gcs_image
+          imagePullPolicy: Never
+          args: [-scheme, http, -host, 0.0.0.0, -port, "4443", -backend, memory, -external-url, "$gcs_url",
                  -public-host, "fake-gcs.$gcs_ns.svc.cluster.local:4443"]
           ports: [{containerPort: 4443}]
           readinessProbe: {httpGet: {path: /storage/v1/b, port: 4443}}

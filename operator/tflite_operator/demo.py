@@ -68,8 +68,8 @@ def held_out_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def run_demo(out: Path, epochs: int, log_format: str) -> int:
-    from tflite_operator.cli import report_failure, run_pipeline
-    from tflite_operator.console import results_table
+    from tflite_operator.commands.common import report_failure, run_pipeline
+    from tflite_operator.console import print_results
 
     out = out.resolve()
     model_dir = out / "digits_saved_model"
@@ -121,7 +121,7 @@ def run_demo(out: Path, epochs: int, log_format: str) -> int:
     for name, tflite in outcome.tflite.items():
         accuracy[name] = {"accuracy": f"{held_out_accuracy(tflite, x_test, y_test):.4f}"}
     print()
-    print(results_table(outcome.report, extra=accuracy))
+    print_results(outcome.report, extra=accuracy)
     print(f"\nreport: {outcome.report.report_uri} (and report.html beside it)")
     print(f"accuracy is on {len(y_test)} held-out digits; latency is p50 over 200 runs")
     if outcome.error:

@@ -27,6 +27,15 @@ def test_defaults_fill_in_and_round_trip_through_the_wire_form():
     assert parse_spec(spec.to_wire()) == spec
 
 
+def test_input_shapes_are_camel_case_on_the_wire_and_default_to_none():
+    assert parse_spec(BASE).source.input_shapes is None
+    shapes = {"image": [1, 224, 224, 3], "mask": [1, 224, 224]}
+    spec = parse_spec(spec_with(source={**BASE["source"], "inputShapes": shapes}))
+    assert spec.source.input_shapes == shapes
+    assert spec.to_wire()["source"]["inputShapes"] == shapes
+    assert parse_spec(spec.to_wire()) == spec
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
@@ -46,6 +55,18 @@ def test_defaults_fill_in_and_round_trip_through_the_wire_form():
         ({"variants": [{"name": "x", "quantization": "int4"}]}, "spec.variants.0.quantization"),
         ({"benchmark": {"runs": 0}}, "spec.benchmark.runs"),
         ({"unknown": 1}, "spec.unknown: Extra inputs are not permitted"),
+        (
+            {"source": {"uri": "gs://models/m", "inputShapes": {"image": [1, 0, 224, 3]}}},
+            "spec.source.inputShapes.image.1: Input should be greater than or equal to 1",
+        ),
+        (
+            {"source": {"uri": "gs://models/m", "inputShapes": {"image": [-1, 224, 224, 3]}}},
+            "spec.source.inputShapes.image.0: Input should be greater than or equal to 1",
+        ),
+        (
+            {"source": {"uri": "gs://models/m", "inputShapes": {"image": []}}},
+            "spec.source.inputShapes.image: List should have at least 1 item",
+        ),
     ],
 )
 def test_bad_specs_are_refused_with_the_field_and_the_fix(changes, expected):

@@ -193,3 +193,27 @@ def convert_cnn(cnn_source, calibration) -> Callable[..., ConvertedVariant]:
         return cache[key]
 
     return convert
+
+
+@pytest.fixture(scope="session")
+def local_report(cnn_saved_model, calibration_npz, tmp_path_factory):
+    """The report of a real run: fp32 (misses the size budget), dynamic and int8 (meet it)."""
+    from tflite_operator.api.manifest import parse_spec
+    from tflite_operator.converter import pipeline
+
+    cal = {"uri": str(calibration_npz), "samples": 32}
+    spec = parse_spec(
+        {
+            "source": {"uri": str(cnn_saved_model)},
+            "output": {"uri": str(tmp_path_factory.mktemp("report") / "out")},
+            "variants": [
+                {"name": "fp32"},
+                {"name": "dynamic", "quantization": "dynamic-range"},
+                {"name": "int8", "quantization": "int8", "representativeDataset": cal},
+            ],
+            "target": {"maxModelSizeBytes": 100_000, "maxOutputError": 0.2},
+            "benchmark": {"runs": 3, "warmupRuns": 1, "threads": 1},
+            "validation": {"samples": 16},
+        }
+    )
+    return pipeline.run("digits", spec, tmp_path_factory.mktemp("work")).report

@@ -50,6 +50,7 @@ def test_convert_help_documents_every_option():
         "--source",
         "--output",
         "--variant",
+        "--input-shape",
         "--all-variants",
         "--overwrite",
         "--runs",
@@ -155,6 +156,21 @@ def test_print_spec_shows_flags_laid_over_the_manifest(tmp_path, capsys):
     assert spec["variants"] == [
         {"name": "fp32", "quantization": "none", "ioType": "float32", "ops": "builtins"}
     ]
+
+
+def test_input_shape_flags_fill_source_input_shapes(tmp_path, capsys):
+    args = ["convert", "--source", "./m", "--output", "./o", "--variant", "fp32"]
+    shapes = ["--input-shape", "image=1,224,224,3", "--input-shape", "mask=1,224,224"]
+    assert main([*args, *shapes, "--print-spec"]) == 0
+    spec = json.loads(capsys.readouterr().out)
+    assert spec["source"]["inputShapes"] == {"image": [1, 224, 224, 3], "mask": [1, 224, 224]}
+
+
+def test_malformed_input_shape_flag_says_the_form(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["convert", "--source", "./m", "--output", "./o", "--input-shape", "image=1,x"])
+    assert exit_info.value.code == 2
+    assert "expected NAME=D0,D1,... with the batch first" in capsys.readouterr().err
 
 
 def test_job_writes_the_summary_for_the_operator(cnn_saved_model, tmp_path):

@@ -10,9 +10,8 @@ from tflite_operator.converter.convert import (
     calibration_plan,
     check_io_types,
     convert_variant,
-    meaningful_line,
-    unsupported_ops,
 )
+from tflite_operator.converter.converter_errors import meaningful_line, unsupported_ops
 from tflite_operator.converter.data import synthetic_samples
 from tflite_operator.converter.ops import is_select_tf, op_summary, signature_io
 from tflite_operator.converter.source import load_source

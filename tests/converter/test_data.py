@@ -140,7 +140,7 @@ def test_synthetic_refuses_unknown_non_batch_dims():
     with pytest.raises(SpecError) as info:
         synthetic_samples(sig, 1, seed=0)
     assert "axis 1, 2" in info.value.message
-    assert "provide a dataset" in info.value.message
+    assert "spec.source.inputShapes" in info.value.message
 
 
 def test_input_without_batch_dim_keeps_its_shape(tmp_path):

@@ -68,6 +68,26 @@ CASES = [
         "spec.variants[0].representativeDataset",
         "representativeDataset is only used by int8 and int16x8",
     ),
+    Case(
+        "accuracy-control-without-integer-quantization",
+        with_(variants=[{"name": "x", "quantization": "float16", "accuracyControl": {}}]),
+        (
+            "spec.variants[0].accuracyControl",
+            "with quantization float16 there is nothing to keep in float: remove "
+            "accuracyControl or set quantization: int8",
+        ),
+        "accuracyControl keeps layers of an int8 or int16x8 model in float",
+    ),
+    Case(
+        "accuracy-control-too-many-float-layers",
+        with_(
+            variants=[
+                {"name": "x", "quantization": "int8", "accuracyControl": {"maxFloatLayers": 65}}
+            ]
+        ),
+        "spec.variants[0].accuracyControl.maxFloatLayers",
+        "maxFloatLayers",
+    ),
     Case("no-variants", with_(variants=[]), "spec.variants", "spec.variants"),
     Case(
         "too-many-variants",
@@ -258,6 +278,18 @@ CASES = [
         with_(target={"allowedOps": ["X" * 65]}),
         ("spec.target.allowedOps[0]", "may not be more than 64 bytes"),
         "spec.target.allowedOps.0: String should have at most 64 characters",
+    ),
+    Case(
+        "input-shape-zero-dim",
+        with_(source={"uri": "gs://models/m/saved_model", "inputShapes": {"image": [1, 0, 8, 3]}}),
+        ("spec.source.inputShapes.image[1]", "greater than or equal to 1"),
+        "spec.source.inputShapes.image.1: Input should be greater than or equal to 1",
+    ),
+    Case(
+        "input-shape-name-too-long",
+        with_(source={"uri": "gs://models/m/saved_model", "inputShapes": {"x" * 129: [1, 8]}}),
+        ("spec.source.inputShapes", "must be 1 to 128 characters"),
+        "String should have at most 128 characters",
     ),
 ]
 

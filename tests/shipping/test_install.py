@@ -280,4 +280,18 @@ def test_converter_image_installs_and_starts(tmp_path: Path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().startswith("2.21"), proc.stdout
+    # report.html's template is package data: the image must carry it, not only the .py files.
+    template = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "from tflite_operator.converter.report_html import TEMPLATE, _environment; "
+            "_environment().get_template(TEMPLATE)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert template.returncode == 0, template.stderr[-3000:]
     print(f"converter venv: {_size_mb(venv)} MB")

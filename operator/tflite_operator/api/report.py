@@ -16,6 +16,9 @@ from pydantic.alias_generators import to_camel
 REPORT_SCHEMA_VERSION = "tflite-operator.report/v1"
 SUMMARY_SCHEMA_VERSION = 1
 TERMINATION_MESSAGE_LIMIT = 4096
+# The reports' names in spec.output.uri, beside <variant>.tflite.
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
 
 
 class _Model(BaseModel):
@@ -146,6 +149,51 @@ class SignatureCheck(_Model):
     benchmark: BenchmarkReport | None = None
 
 
+class LayerError(_Model):
+    """One quantized tensor's error, measured layer by layer (each op fed the same quantized
+    input in float and in int8): RMSE of the difference over the tensor's quantization step.
+    About 0.29 (1/sqrt(12)) is plain rounding; much more means the layer quantizes badly."""
+
+    tensor: str
+    op: str | None = None
+    rmse_over_scale: float
+
+
+class AccuracyControlReport(_Model):
+    """What accuracy control (spec variants[].accuracyControl) kept in float, and what it cost.
+
+    error_before/error_after: max abs output error of the plain and of the shipped model.
+    Costs are the shipped model's minus the plain quantized one's.
+    """
+
+    float_layers: list[str]
+    budget: str
+    error_before: float
+    error_after: float
+    size_cost_bytes: int
+    latency_cost_ms: float | None = None
+    met: bool
+    steps: int
+    note: str | None = None  # why nothing was tried, or what limited the search
+
+
+class ConversionFingerprint(_Model):
+    """What a variant's .tflite depends on, one short hash per part (converter: plain text).
+
+    Equal fingerprints mean converting again would make the same model, so a later
+    generation copies the .tflite from the previous outputs (spec.output.reuse) instead.
+    """
+
+    source: str  # spec.source (maxBytes aside) and the version of every source object/file
+    variant: str  # the variant's spec
+    data: str  # calibration data (spec and object version); "none" when not quantized
+    converter: str  # "tflite-operator <version>, tensorflow <version>"
+
+    def changed_since(self, earlier: ConversionFingerprint) -> list[str]:
+        """The parts that differ, in field order (why a variant is converted again)."""
+        return [k for k in type(self).model_fields if getattr(self, k) != getattr(earlier, k)]
+
+
 class VariantStatus(StrEnum):
     CONVERTED = "Converted"
     FAILED = "Failed"
@@ -169,7 +217,17 @@ class VariantReport(_Model):
     benchmark: BenchmarkReport | None = None
     signature_checks: list[SignatureCheck] = []
     target: TargetVerdict | None = None
-    convert_seconds: float | None = None
+    # Quantized variants: worst layers first (capped), and what accuracy control did.
+    layer_errors: list[LayerError] = []
+    accuracy_control: AccuracyControlReport | None = None
+    # The TFLiteConverter settings applied, as "attribute": "value" (see converter/convert.py).
+    converter_settings: dict[str, str] = {}
+    convert_seconds: float | None = None  # absent when reused: nothing was converted
+    fingerprint: ConversionFingerprint | None = None
+    sha256: str | None = None  # of the .tflite bytes, checked before a later run reuses them
+    # "<previous report.json URI>#<its GCS generation>" (local: the path) when the .tflite was
+    # copied from there instead of converted; validation and benchmark still ran on it.
+    reused_from: str | None = None
 
 
 class Selection(_Model):

@@ -18,6 +18,12 @@ from tflite_operator.api.errors import SpecError
 from tflite_operator.storage.uris import parse_uri
 
 MAX_URI = 1024
+# Input names are as long as signature keys may be; 16 inputs keep the largest spec within the
+# Job's environment (tests/operator/test_crd.py).
+MAX_INPUT_NAME = 128
+MAX_INPUTS = 16
+# TFLite stores dims as int32.
+MAX_DIM = 2**31 - 1
 
 
 def _uri(value: str) -> str:
@@ -29,6 +35,11 @@ def _uri(value: str) -> str:
         raise ValueError(f"must be gs://BUCKET/PATH or a local path; {err.message}") from None
     return value
 
+
+# One input's dims, batch included; TFLite tensors have at most a handful of axes.
+InputDims = Annotated[
+    list[Annotated[int, Field(ge=1, le=MAX_DIM)]], Field(min_length=1, max_length=8)
+]
 
 # gs://bucket/prefix, or a local path (absolute, relative or file://) for runs outside a cluster.
 Uri = Annotated[str, Field(min_length=1, max_length=MAX_URI), AfterValidator(_uri)]
@@ -83,6 +94,8 @@ ALLOWED_IO_TYPES: dict[str, tuple[str, ...]] = {
     Quantization.INT16X8: (IOType.FLOAT32, IOType.INT16),
 }
 NEEDS_REPRESENTATIVE_DATA = (Quantization.INT8, Quantization.INT16X8)
+# Keeping layers in float only means something for integer quantization.
+ACCURACY_CONTROL_QUANTIZATIONS = (Quantization.INT8, Quantization.INT16X8)
 
 
 class Source(_Model):
@@ -106,6 +119,19 @@ class Source(_Model):
         int,
         Field(ge=1, description="Refuse to download a source larger than this (bytes)."),
     ] = 4 * 1024**3
+    input_shapes: Annotated[
+        dict[
+            Annotated[str, Field(min_length=1, max_length=MAX_INPUT_NAME)],
+            InputDims,
+        ]
+        | None,
+        Field(
+            max_length=MAX_INPUTS,
+            description="Input name -> dims, batch included (e.g. image: [1, 224, 224, 3]): "
+            "fixes the input's unknown dims for conversion, calibration, validation and "
+            "benchmark. Needed when an input has an unknown dim other than the batch.",
+        ),
+    ] = None
 
 
 class Output(_Model):
@@ -119,6 +145,16 @@ class Output(_Model):
         bool,
         Field(description="Remove the outputs when the TFLiteConversion resource is deleted."),
     ] = False
+    reuse: Annotated[
+        bool,
+        Field(
+            description="Copy a variant's .tflite from the previous outputs at this URI "
+            "instead of converting again when its source objects, variant spec, calibration "
+            "data and converter version are unchanged (validated and benchmarked anyway; "
+            "the report's reusedFrom says so). Only outputs of this same resource (or, "
+            "outside a cluster, of an earlier CLI run) are reused.",
+        ),
+    ] = True
 
 
 class RepresentativeDataset(_Model):
@@ -130,6 +166,19 @@ class RepresentativeDataset(_Model):
     ] = None
     samples: Annotated[int, Field(ge=1, le=10000, description="How many samples to use.")] = 100
     seed: Annotated[int, Field(ge=0, description="Seed for synthetic samples.")] = 0
+
+
+class AccuracyControl(_Model):
+    """Keep the layers that quantize worst in float until the accuracy budgets hold."""
+
+    max_float_layers: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=64,
+            description="At most this many layers stay in float; each costs size and latency.",
+        ),
+    ] = 8
 
 
 class Variant(_Model):
@@ -158,6 +207,13 @@ class Variant(_Model):
         float | None,
         Field(ge=0, description="Overrides target.maxOutputError for this variant."),
     ] = None
+    accuracy_control: Annotated[
+        AccuracyControl | None,
+        Field(
+            description="int8/int16x8 only: when the variant misses its accuracy budgets, keep "
+            "the layers with the largest quantization error in float until the budgets hold."
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -172,6 +228,12 @@ class Variant(_Model):
             raise ValueError(
                 f"variant {self.name!r}: representativeDataset is only used by int8 and "
                 f"int16x8 quantization; remove it or change quantization"
+            )
+        if self.accuracy_control and self.quantization not in ACCURACY_CONTROL_QUANTIZATIONS:
+            raise ValueError(
+                f"variant {self.name!r}: accuracyControl keeps layers of an int8 or int16x8 "
+                f"model in float; with quantization {self.quantization} there is nothing to "
+                f"keep in float: remove accuracyControl or set quantization: int8"
             )
         return self
 

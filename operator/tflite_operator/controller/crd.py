@@ -25,6 +25,7 @@ import yaml
 
 from tflite_operator import API_GROUP, API_VERSION, KIND
 from tflite_operator.api.spec import (
+    ACCURACY_CONTROL_QUANTIZATIONS,
     ALLOWED_IO_TYPES,
     NEEDS_REPRESENTATIVE_DATA,
     ConversionSpec,
@@ -145,6 +146,7 @@ def variant_rules() -> list[dict[str, Any]]:
     allowed = {str(q): " or ".join(str(t) for t in ts) for q, ts in ALLOWED_IO_TYPES.items()}
     quant_map = "{" + ", ".join(f"'{t}': {_quoted(q)}" for t, q in quants_for.items()) + "}"
     rep_quants = _quoted([str(q) for q in NEEDS_REPRESENTATIVE_DATA])
+    control_quants = _quoted([str(q) for q in ACCURACY_CONTROL_QUANTIZATIONS])
     return [
         {
             "rule": f"self.quantization in {quant_map}[self.ioType]",
@@ -165,6 +167,16 @@ def variant_rules() -> list[dict[str, Any]]:
                 'remove it or change quantization"'
             ),
             "fieldPath": ".representativeDataset",
+            "reason": "FieldValueInvalid",
+        },
+        {
+            "rule": f"!has(self.accuracyControl) || self.quantization in {control_quants}",
+            "messageExpression": (
+                '"variant \'" + self.name + "\': accuracyControl keeps layers of an int8 or '
+                'int16x8 model in float; with quantization " + self.quantization + " there is '
+                'nothing to keep in float: remove accuracyControl or set quantization: int8"'
+            ),
+            "fieldPath": ".accuracyControl",
             "reason": "FieldValueInvalid",
         },
     ]

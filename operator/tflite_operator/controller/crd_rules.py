@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from tflite_operator.api import kube_rules as kr
+from tflite_operator.api.spec import MAX_INPUT_NAME
 
 # Every URI field of the spec: gs:// in a cluster.
 URI_FIELDS = (
@@ -140,8 +141,19 @@ TOLERATION_RULES = [
     },
 ]
 
+# api/spec.py Source.input_shapes: the keys' length (a structural schema has no propertyNames;
+# the dims' bounds are plain minimum/maximum on the items).
+INPUT_SHAPES_RULES = [
+    _map_rule(
+        f"size(k) >= 1 && size(k) <= {MAX_INPUT_NAME}",
+        f"input name KEY must be 1 to {MAX_INPUT_NAME} characters: the name of an input "
+        f"of a selected signature (tflite-operator inspect lists them)",
+    )
+]
+
 RULES: dict[str, list[dict[str, Any]]] = {
     **{path: GS_URI_RULES for path in URI_FIELDS},
+    "source.inputShapes": INPUT_SHAPES_RULES,
     "variants[].name": [
         {
             "rule": "!format.dns1123Label().validate(self).hasValue()",

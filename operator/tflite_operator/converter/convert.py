@@ -1,13 +1,13 @@
 """Convert a source model into one TFLite variant, and check the converter did what was asked.
 
-Where each quantization is configured: `configure()`. The converter reads the SavedModel on
+Where each quantization is configured: `configure()`. What a converter error means, and the field
+or model change that fixes it: known_failures.py. The converter reads the SavedModel on
 disk (`SourceModel.export_dir`; a .keras source has been exported there by source.py), with all
 chosen signature keys in one .tflite.
 """
 
 from __future__ import annotations
 
-import re
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -16,13 +16,21 @@ from typing import Any
 
 from tflite_operator.api.errors import ConversionFailedError, SpecError
 from tflite_operator.api.report import OpsReport, SignatureInfo
-from tflite_operator.api.spec import IOType, OpsPolicy, Quantization, Variant
+from tflite_operator.api.spec import (
+    NEEDS_REPRESENTATIVE_DATA,
+    IOType,
+    OpsPolicy,
+    Quantization,
+    Variant,
+)
+from tflite_operator.converter.converter_settings import applied_settings
 from tflite_operator.converter.data import Samples
-from tflite_operator.converter.ops import FLEX_ISSUE, op_summary, signature_io
-from tflite_operator.converter.source import SourceModel, first_line, import_tensorflow
+from tflite_operator.converter.known_failures import calibration_crash, conversion_error
+from tflite_operator.converter.ops import op_summary, signature_io
+from tflite_operator.converter.signature_defs import graph_op_types
+from tflite_operator.converter.source import SourceModel, import_tensorflow
 
 FLOAT_TYPES = ("float16", "float32", "float64", "bfloat16")
-TFLITE_OPS_URL = "https://ai.google.dev/edge/litert/models/ops_compatibility"
 
 
 @dataclass
@@ -32,14 +40,7 @@ class ConvertedVariant:
     output_types: list[str]
     ops: OpsReport
     seconds: float
-
-
-@dataclass(frozen=True)
-class UnsupportedOps:
-    """Ops the converter could not lower, parsed from its error."""
-
-    flex: list[str]  # have a Select TF (Flex) kernel: ops: select-tf-ops fixes it
-    custom: list[str]  # neither builtin nor Flex: only changing the model fixes it
+    settings: dict[str, str]  # applied_settings() of the converter that made it
 
 
 def convert_variant(
@@ -55,12 +56,12 @@ def convert_variant(
     for every signature it fits (same input names), a mapping gives samples per signature key.
     index: the variant's position in spec.variants, only to name the field in messages.
     """
-    tf = import_tensorflow()
     field = f"spec.variants[{index if index is not None else variant.name}]"
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        str(source.export_dir), signature_keys=source.signature_keys
-    )
-    configure(converter, variant, calibration_plan(source, variant, calibration), tf)
+    if variant.quantization in NEEDS_REPRESENTATIVE_DATA:
+        crash = calibration_crash(graph_op_types(source.export_dir), variant, field)
+        if crash is not None:
+            raise crash
+    converter = new_converter(source, variant, calibration_plan(source, variant, calibration))
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -69,7 +70,7 @@ def convert_variant(
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
             tflite = converter.convert()
     except Exception as e:
-        raise conversion_error(e, variant, field) from e
+        raise conversion_error(e, variant, field, source.format, source.signatures) from e
     seconds = time.perf_counter() - start
 
     input_types, output_types = check_io_types(tflite, source.signatures, variant, field)
@@ -79,7 +80,18 @@ def convert_variant(
         output_types=output_types,
         ops=op_summary(tflite),
         seconds=seconds,
+        settings=applied_settings(converter),
     )
+
+
+def new_converter(source: SourceModel, variant: Variant, plan: Mapping[str, Samples]) -> Any:
+    """A TFLiteConverter for the source's chosen signatures, configured for the variant."""
+    tf = import_tensorflow()
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(source.export_dir), signature_keys=source.signature_keys
+    )
+    configure(converter, variant, plan, tf)
+    return converter
 
 
 def calibration_plan(
@@ -191,107 +203,3 @@ def check_io_types(
             f"device, or make every op of the model quantizable to {variant.io_type}"
         )
     return input_types, output_types
-
-
-_FLEX_LINE = re.compile(r"^\s*TF Select ops:\s*(.+)$", re.MULTILINE)
-_CUSTOM_LINE = re.compile(r"^\s*Custom ops:\s*(.+)$", re.MULTILINE)
-_OP_ERROR = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
-
-
-def unsupported_ops(error: BaseException) -> UnsupportedOps:
-    """Parse which ops lack a builtin from the converter's error.
-
-    The summary lines ("TF Select ops: A, B" / "Custom ops: C") say which kind each op is; the
-    per-op lines ("'tf.A' op is neither a custom op nor a flex op") only that it failed, so
-    they count as Flex-capable when no summary line is found. The structured `errors` list of
-    ConverterError carries the same per-op information with an error code.
-    """
-    text = str(error)
-    flex = _split_ops(_FLEX_LINE.findall(text))
-    custom = _split_ops(_CUSTOM_LINE.findall(text))
-    for data in getattr(error, "errors", None) or []:
-        name = getattr(getattr(data, "operator", None), "name", "") or ""
-        code = _error_code_name(data)
-        op = name.removeprefix("tf.")
-        if not op:
-            continue
-        if code == "ERROR_NEEDS_CUSTOM_OPS" and op not in custom:
-            custom.append(op)
-        elif code == "ERROR_NEEDS_FLEX_OPS" and op not in flex and op not in custom:
-            flex.append(op)
-    if not flex and not custom:
-        flex = _split_ops(_OP_ERROR.findall(text))
-    flex = [op for op in flex if op not in custom]
-    return UnsupportedOps(flex=sorted(flex), custom=sorted(custom))
-
-
-def _error_code_name(data: Any) -> str:
-    try:
-        return data.ErrorCode.Name(data.error_code)
-    except Exception:  # not the protobuf we expect: fall back to the message text
-        return ""
-
-
-def _split_ops(matches: list[str]) -> list[str]:
-    ops: list[str] = []
-    for match in matches:
-        for op in match.split(","):
-            op = op.strip().removeprefix("tf.")
-            if op and op not in ops:
-                ops.append(op)
-    return ops
-
-
-def conversion_error(error: BaseException, variant: Variant, field: str) -> ConversionFailedError:
-    """A ConversionFailedError that names the unsupported ops and the field to change."""
-    text = str(error)
-    if "Flex delegate" in text and variant.quantization in (
-        Quantization.INT8,
-        Quantization.INT16X8,
-    ):
-        flex = re.findall(r"\(Flex(\w+)\) failed to prepare", text)
-        ops_text = f" ({', '.join(sorted(set(flex)))})" if flex else ""
-        return ConversionFailedError(
-            f"variant {variant.name!r} ({variant.quantization}): calibration runs the model, "
-            f"and the model keeps Select TF ops{ops_text} that the pip LiteRT runtime cannot "
-            f"run ({FLEX_ISSUE}); quantize this model with dynamic-range or float16 instead, "
-            f"or replace those ops in the model so {field}.ops can stay builtins"
-        )
-    ops = unsupported_ops(error)
-    parts = []
-    if ops.flex:
-        if variant.ops == OpsPolicy.SELECT_TF_OPS:
-            parts.append(
-                f"the ops {', '.join(ops.flex)} could not be converted even with Select TF ops "
-                f"allowed"
-            )
-        else:
-            parts.append(
-                f"the model uses TensorFlow ops with no TFLite builtin: {', '.join(ops.flex)}; "
-                f"set {field}.ops: select-tf-ops to keep them as Select TF (Flex) ops (the "
-                f"model then needs a runtime linked with the Flex delegate), or replace them in "
-                f"the model"
-            )
-    if ops.custom:
-        parts.append(
-            f"the model uses TensorFlow ops that have neither a TFLite builtin nor a Select TF "
-            f"kernel: {', '.join(ops.custom)}; select-tf-ops cannot convert them either, so "
-            f"replace them in the model (see {TFLITE_OPS_URL})"
-        )
-    if not parts:
-        parts.append(f"the converter failed: {meaningful_line(error)}")
-    prefix = f"variant {variant.name!r} ({variant.quantization}): "
-    return ConversionFailedError(prefix + "; ".join(parts))
-
-
-def meaningful_line(error: BaseException) -> str:
-    """The first line that says what went wrong, skipping MLIR locations and TF boilerplate."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    for line in lines:
-        match = re.search(r"\berror: (.+)$", line)
-        if match:
-            return match.group(1).strip()
-    for line in lines:
-        if not line.startswith(("loc(", "<unknown>", "^", "%", "WARNING")):
-            return line[:500]
-    return first_line(error)

@@ -178,8 +178,8 @@ def synthetic_shape(tensor: TensorInfo, signature_key: str) -> list[int]:
         raise SpecError(
             f"input {tensor.name!r} of signature {signature_key!r} has shape "
             f"{format_shape(tensor.shape)}: synthetic data cannot guess the size of axis "
-            f"{', '.join(map(str, unknown))}; provide a dataset of real inputs in "
-            f"{DATASET_FIELDS}"
+            f"{', '.join(map(str, unknown))}; set spec.source.inputShapes to the sizes the "
+            f"device feeds (the model is then converted with them too)"
         )
     return [int(d) for d in shape]
 

@@ -1,7 +1,10 @@
 """The converter pipeline: fetch, inspect, convert, validate, benchmark, select, publish.
 
 This is what a converter Job runs, and what `tflite-operator convert` runs on a workstation.
-The stages are functions over a RunState (converter/stages.py); this module only orders them.
+The stages are functions over a RunState (run_state.py), in stages.py and, for validate and
+benchmark over every selected signature, signature_checks.py; reuse.py fingerprints the
+variants before the fetch and lets the convert stage copy unchanged ones from the previous
+outputs. This module only orders them.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 from tflite_operator.api.errors import ConversionError, ConversionFailedError
 from tflite_operator.api.report import Report, VariantStatus
 from tflite_operator.api.spec import ConversionSpec
-from tflite_operator.converter import signature_checks, stages
+from tflite_operator.converter import accuracy_control_stage, reuse, signature_checks, stages
 from tflite_operator.converter.progress import Progress
 from tflite_operator.converter.run_state import RunState, produced
 from tflite_operator.converter.stages import REPORT_HTML, REPORT_JSON, output_names
@@ -23,10 +26,12 @@ __all__ = ["REPORT_HTML", "REPORT_JSON", "STAGES", "Outcome", "output_names", "r
 
 # In order; each reads what the ones before it set on the RunState.
 STAGES: tuple[Callable[[RunState], None], ...] = (
+    reuse.look_back,
     stages.fetch,
     stages.inspect,
     stages.convert_all,
     signature_checks.validate_all,
+    accuracy_control_stage.control_all,
     signature_checks.benchmark_all,
     stages.evaluate,
     stages.assemble_report,

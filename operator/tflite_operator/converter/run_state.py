@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from tflite_operator.api.errors import ConversionError
 from tflite_operator.api.report import (
+    AccuracyReport,
     DataReport,
     LatencyStats,
     Report,
@@ -23,6 +24,7 @@ from tflite_operator.api.report import (
 from tflite_operator.api.spec import ConversionSpec, Variant
 from tflite_operator.converter import data, workers
 from tflite_operator.converter.progress import Progress, StageClock
+from tflite_operator.converter.reuse_rules import ReusePlan
 from tflite_operator.converter.source import SourceModel
 from tflite_operator.storage import Storage, storage_for
 from tflite_operator.storage.ownership import Owner
@@ -48,6 +50,8 @@ class RunState:
     clock: StageClock
     out_store: Storage
     owner: Owner | None = None
+    # Fingerprints and the previous outputs (converter/reuse.py), before the source is fetched.
+    reuse: ReusePlan | None = None
     local_source: Path | None = None
     model: SourceModel | None = None
     # One report per spec.variants item, in that order, once the convert stage ran.
@@ -105,6 +109,12 @@ class RunState:
             for s, r in zip(self.spec.variants, self.variants, strict=True)
             if r.status == VariantStatus.CONVERTED
         ]
+
+    def checked(self, variant: str, signature_key: str) -> AccuracyReport | None:
+        """The accuracy a conversion worker measured (None: validate here), re-raising what
+        validating it raised there."""
+        result = self.worker_results.get(variant)
+        return result.checked(signature_key) if result is not None else None
 
     def samples_for(
         self, uri: str | None, count: int, seed: int, signature: SignatureInfo, field: str

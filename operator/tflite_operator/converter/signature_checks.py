@@ -17,9 +17,9 @@ from tflite_operator.api.report import (
     SignatureInfo,
     VariantReport,
 )
-from tflite_operator.converter import benchmark, validate
+from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, Variant
+from tflite_operator.converter import benchmark, data, validate
 from tflite_operator.converter.run_state import RunState
-from tflite_operator.converter.stages import validation_samples
 
 
 def validate_all(state: RunState) -> None:
@@ -37,7 +37,7 @@ def validate_all(state: RunState) -> None:
             for sig, check in zip(signatures, _checks(rep, signatures), strict=True):
                 try:
                     # Measured in the conversion worker already, when there were workers.
-                    checked = state.worker_results[variant.name].checked(sig.key)
+                    checked = state.checked(variant.name, sig.key)
                     check.accuracy = checked or validate.compare(
                         state.source_model,
                         sig.key,
@@ -52,6 +52,18 @@ def validate_all(state: RunState) -> None:
                     words.append((sig.key, "not runnable here"))
             _primary_figures(rep)
             state.progress.step("validate", f"{variant.name}: {_per_signature(words)}")
+
+
+def validation_samples(state: RunState) -> dict[str, data.Samples]:
+    """The validation inputs of each selected signature (fetched once, then cached)."""
+    val = state.spec.validation
+    data_uri = val.dataset_uri or _first_calibration_uri(state.spec.variants)
+    return {
+        sig.key: state.samples_for(
+            data_uri, val.samples, val.seed, sig, "spec.validation.datasetUri"
+        )
+        for sig in state.source_model.signatures
+    }
 
 
 def benchmark_all(state: RunState) -> None:
@@ -133,3 +145,10 @@ def _per_signature(words: list[tuple[str, str]]) -> str:
     if len(words) == 1:
         return words[0][1]
     return "; ".join(f"{key}: {word}" for key, word in words)
+
+
+def _first_calibration_uri(variants: list[Variant]) -> str | None:
+    for v in variants:
+        if v.quantization in NEEDS_REPRESENTATIVE_DATA and v.calibration.uri:
+            return v.calibration.uri
+    return None

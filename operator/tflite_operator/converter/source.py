@@ -11,7 +11,6 @@ TensorFlow is imported inside the functions: importing this module stays cheap.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,26 +21,21 @@ import numpy as np
 
 from tflite_operator.api.errors import InvalidSourceError, SourceNotFoundError, SpecError
 from tflite_operator.api.report import SignatureInfo, TensorInfo
+from tflite_operator.converter.input_shapes import Shapes, apply_input_shapes, changed
+from tflite_operator.converter.signature_defs import (
+    REEXPORT_HINT,
+    read_signature_defs,
+    signature_info,
+)
 
-# TensorFlow's C++ INFO and WARNING lines (oneDNN notices, CPU feature hints) bury the messages
-# that matter in a Job log; level 2 keeps ERROR lines. setdefault: an operator debugging a Job
-# can still set TF_CPP_MIN_LOG_LEVEL=0 in the pod. It only works if set before TF is imported,
-# which is why every converter module imports TensorFlow through this module's functions.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# first_line and import_tensorflow are imported from here by the other converter modules.
+from tflite_operator.converter.tf_env import first_line, import_tensorflow
+
+__all__ = ["SourceModel", "first_line", "import_tensorflow", "load_source"]
 
 SAVED_MODEL_FORMAT = "saved_model"
 KERAS_FORMAT = "keras"
 KERAS_SIGNATURE_KEY = "serving_default"
-
-_REEXPORT_HINT = "re-export it with tf.saved_model.save or model.export()"
-
-
-def import_tensorflow() -> Any:
-    """TensorFlow, imported on first use with its Python logger limited to errors."""
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")
-    return tf
 
 
 @dataclass
@@ -83,7 +77,7 @@ class SourceModel:
             self._loaded = tf.saved_model.load(str(self.export_dir))
         except Exception as e:  # TF raises several unrelated types for a broken SavedModel
             raise InvalidSourceError(
-                f"{self.path} is not a loadable SavedModel: {first_line(e)}; {_REEXPORT_HINT}"
+                f"{self.path} is not a loadable SavedModel: {first_line(e)}; {REEXPORT_HINT}"
             ) from e
         self._functions = {k: self._loaded.signatures[k] for k in self.signature_keys}
 
@@ -111,12 +105,17 @@ def load_source(
     path: Path,
     format: str = "auto",
     signature_keys: Sequence[str] = ("serving_default",),
+    input_shapes: Shapes | None = None,
 ) -> SourceModel:
     """Load a SavedModel directory or .keras file, keeping only the requested signatures.
 
     An empty `signature_keys` keeps every signature (for inspecting a model). For a .keras
     file `signature_keys` is ignored (as documented on spec.source.signatureKeys): the model
     gets one synthesized "serving_default" signature.
+
+    input_shapes (spec.source.inputShapes) fixes input dims: a .keras model is traced with
+    them, a SavedModel is exported again with them (static_export.py); the signatures then
+    report the fixed shapes, which the data, the converter and the benchmark all follow.
     """
     path = Path(path)
     if not path.exists():
@@ -126,8 +125,26 @@ def load_source(
         )
     fmt = resolve_format(path, format)
     if fmt == KERAS_FORMAT:
-        return _load_keras(path)
-    return _load_saved_model(path, list(signature_keys))
+        return _load_keras(path, input_shapes)
+    model = _load_saved_model(path, list(signature_keys))
+    fixed = apply_input_shapes(model.signatures, input_shapes)
+    if not changed(model.signatures, fixed):
+        return model
+    from tflite_operator.converter.static_export import export_with_shapes
+
+    tmpdir = tempfile.TemporaryDirectory(prefix="tflite-operator-shapes-")
+    model.export_dir = Path(tmpdir.name) / "saved_model"
+    try:
+        loaded = export_with_shapes(path, fixed, model.export_dir)
+    except Exception:
+        tmpdir.cleanup()
+        raise
+    # Read back: the outputs' shapes are static now too.
+    exported = read_signature_defs(model.export_dir)
+    model.signatures = [exported[s.key] for s in fixed]
+    model._loaded, model._tmpdir = loaded, tmpdir
+    model._functions = {s.key: loaded.signatures[s.key] for s in fixed}
+    return model
 
 
 def resolve_format(path: Path, format: str = "auto") -> str:
@@ -143,7 +160,7 @@ def resolve_format(path: Path, format: str = "auto") -> str:
         raise InvalidSourceError(
             f"{path} is not a loadable SavedModel: it is a file, and a SavedModel is a directory "
             f"holding saved_model.pb; for a Keras model save it as .keras and set "
-            f"spec.source.format: keras, or {_REEXPORT_HINT}"
+            f"spec.source.format: keras, or {REEXPORT_HINT}"
         )
     if format == KERAS_FORMAT and not path.is_file():
         raise InvalidSourceError(
@@ -160,39 +177,6 @@ def directory_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def tensor_info(name: str, spec: Any) -> TensorInfo:
-    """TensorInfo from a tf.TensorSpec; unknown dims become None."""
-    if spec.shape.rank is None:
-        raise InvalidSourceError(
-            f"tensor {name!r} has an unknown rank, which TFLite cannot convert; export the "
-            f"model with an input_signature of known rank (e.g. tf.TensorSpec([None, 224, 224, "
-            f"3]))"
-        )
-    return TensorInfo(name=name, dtype=spec.dtype.name, shape=list(spec.shape.as_list()))
-
-
-def signature_info(key: str, fn: Any) -> SignatureInfo:
-    """Describe a signature concrete function: keyword inputs and named outputs."""
-    args, kwargs = fn.structured_input_signature
-    if args:
-        # Signatures loaded from a SavedModel only take keyword arguments; positional ones
-        # mean this is not a serving signature.
-        raise InvalidSourceError(
-            f"signature {key!r} takes positional arguments; {_REEXPORT_HINT} with a "
-            f"serving signature"
-        )
-    outputs = fn.structured_outputs
-    if not isinstance(outputs, dict):
-        raise InvalidSourceError(
-            f"signature {key!r} does not return a dict of named outputs; {_REEXPORT_HINT}"
-        )
-    return SignatureInfo(
-        key=key,
-        inputs=[tensor_info(name, spec) for name, spec in kwargs.items()],
-        outputs=[tensor_info(name, spec) for name, spec in outputs.items()],
-    )
-
-
 def _load_saved_model(path: Path, signature_keys: list[str]) -> SourceModel:
     """Signatures come from saved_model.pb alone; the graph and weights load on first run.
 
@@ -203,9 +187,9 @@ def _load_saved_model(path: Path, signature_keys: list[str]) -> SourceModel:
         present = sorted(p.name for p in path.iterdir())[:10]
         raise InvalidSourceError(
             f"{path} is not a loadable SavedModel: it has no saved_model.pb "
-            f"(found: {', '.join(present) or 'an empty directory'}); {_REEXPORT_HINT}"
+            f"(found: {', '.join(present) or 'an empty directory'}); {REEXPORT_HINT}"
         )
-    signature_defs = _read_signature_defs(path)
+    signature_defs = read_signature_defs(path)
     available = list(signature_defs)
     if not available:
         raise InvalidSourceError(
@@ -230,55 +214,7 @@ def _load_saved_model(path: Path, signature_keys: list[str]) -> SourceModel:
     )
 
 
-def _read_signature_defs(path: Path) -> dict[str, SignatureInfo]:
-    """The serving meta graph's signatures, parsed from the protobuf without loading the graph."""
-    tf = import_tensorflow()
-    from google.protobuf import text_format
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    saved_model = saved_model_pb2.SavedModel()
-    try:
-        if (path / "saved_model.pb").is_file():
-            saved_model.ParseFromString((path / "saved_model.pb").read_bytes())
-        else:
-            text_format.Parse((path / "saved_model.pbtxt").read_text(), saved_model)
-    except Exception as e:  # DecodeError, ParseError, UnicodeDecodeError
-        raise InvalidSourceError(
-            f"{path} is not a loadable SavedModel: saved_model.pb does not parse "
-            f"({first_line(e)}); {_REEXPORT_HINT}"
-        ) from e
-    if not saved_model.meta_graphs:
-        raise InvalidSourceError(f"{path} is not a loadable SavedModel: it has no meta graph")
-    meta = next(
-        (m for m in saved_model.meta_graphs if "serve" in m.meta_info_def.tags),
-        saved_model.meta_graphs[0],
-    )
-
-    def tensors(infos: Any) -> list[TensorInfo]:
-        out = []
-        for name in sorted(infos):
-            info = infos[name]
-            if info.tensor_shape.unknown_rank:
-                raise InvalidSourceError(
-                    f"tensor {name!r} has an unknown rank, which TFLite cannot convert; export "
-                    f"the model with an input_signature of known rank (e.g. "
-                    f"tf.TensorSpec([None, 224, 224, 3]))"
-                )
-            shape = [d.size if d.size >= 0 else None for d in info.tensor_shape.dim]
-            out.append(
-                TensorInfo(name=name, dtype=tf.dtypes.as_dtype(info.dtype).name, shape=shape)
-            )
-        return out
-
-    return {
-        key: SignatureInfo(key=key, inputs=tensors(sd.inputs), outputs=tensors(sd.outputs))
-        # "__saved_model_init_op" and the like are TensorFlow's own, not signatures.
-        for key, sd in meta.signature_def.items()
-        if not key.startswith("__")
-    }
-
-
-def _load_keras(path: Path) -> SourceModel:
+def _load_keras(path: Path, input_shapes: Shapes | None = None) -> SourceModel:
     tf = import_tensorflow()
     import keras
 
@@ -304,7 +240,12 @@ def _load_keras(path: Path) -> SourceModel:
             f"functionally from keras.Input(...) (or call it once on data) before saving"
         )
     output_names = _keras_output_names(model, len(outputs))
-    specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in inputs]
+    # Traced with spec.source.inputShapes, every shape inside the model is static too (a
+    # recurrent layer's TensorList then lowers to builtins: known_failures.py).
+    wanted = apply_input_shapes([_keras_signature(inputs)], input_shapes)[0].inputs
+    specs = [
+        tf.TensorSpec(w.shape, t.dtype, name=t.name) for t, w in zip(inputs, wanted, strict=True)
+    ]
 
     def serve(*args: Any) -> dict[str, Any]:
         result = model(list(args) if len(args) > 1 else args[0], training=False)
@@ -342,17 +283,18 @@ def _load_keras(path: Path) -> SourceModel:
     )
 
 
+def _keras_signature(inputs: list[Any]) -> SignatureInfo:
+    """The inputs of a Keras model as a signature (outputs are known only once traced)."""
+    return SignatureInfo(
+        key=KERAS_SIGNATURE_KEY,
+        inputs=[TensorInfo(name=t.name, dtype=str(t.dtype), shape=list(t.shape)) for t in inputs],
+        outputs=[],
+    )
+
+
 def _keras_output_names(model: Any, count: int) -> list[str]:
     """Output names from the model (its output layers' names), else output_0, output_1..."""
     names = list(getattr(model, "output_names", None) or [])
     if len(names) != count or len(set(names)) != count:
         names = [f"output_{i}" for i in range(count)]
     return names
-
-
-def first_line(error: BaseException) -> str:
-    """The first non-empty line of an exception message (TF messages run to pages)."""
-    for line in str(error).splitlines():
-        if line.strip():
-            return line.strip()
-    return type(error).__name__

@@ -14,20 +14,27 @@ from datetime import UTC, datetime
 from tflite_operator import __version__
 from tflite_operator.api.errors import ConversionError
 from tflite_operator.api.report import (
+    REPORT_HTML,
+    REPORT_JSON,
     Report,
     SourceReport,
     VariantReport,
     VariantStatus,
 )
 from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, ConversionSpec, Variant
-from tflite_operator.converter import data, resources, source, workers
+from tflite_operator.converter import (
+    data,
+    input_shapes,
+    resources,
+    reuse,
+    signature_checks,
+    source,
+    workers,
+)
 from tflite_operator.converter.report_html import render_html
 from tflite_operator.converter.run_state import RunState, produced
 from tflite_operator.converter.target import evaluate_target, select_variant
 from tflite_operator.storage import storage_for
-
-REPORT_JSON = "report.json"
-REPORT_HTML = "report.html"
 
 
 def output_names(spec: ConversionSpec) -> list[str]:
@@ -65,53 +72,47 @@ def fetch(state: RunState) -> None:
 def inspect(state: RunState) -> None:
     src = state.spec.source
     with state.clock.stage("inspect", str(state.local_source)):
-        state.model = source.load_source(state.local_source, src.format, src.signature_keys)
+        state.model = source.load_source(
+            state.local_source, src.format, src.signature_keys, src.input_shapes
+        )
+        # Before any conversion: an unknown dim other than the batch needs source.inputShapes.
+        input_shapes.require_static(state.model.signatures)
 
 
 def convert_all(state: RunState) -> None:
-    """Convert every variant, in worker processes when the machine has room (workers.py)."""
+    """Convert every variant not reused from the previous generation, in worker processes
+    when the machine has room for them (workers.py)."""
     spec, model = state.spec, state.source_model
-    tasks = [
-        workers.Task(index, variant, _calibration(state, index, variant) or None)
-        for index, variant in enumerate(spec.variants)
-    ]
-    requested = resources.requested_workers(state.worker_count)
-    pool = resources.plan(model.size_bytes, len(tasks), requested)
-    if pool.count > 1 and spec.validation.enabled:
-        # Workers validate what they convert while others still convert.
-        samples = validation_samples(state)
-        for task in tasks:
-            tolerance = spec.tolerance_for(task.variant)
-            task.check = workers.Check(samples, tolerance, spec.benchmark.threads)
+    pool = resources.plan(
+        model.size_bytes, len(spec.variants), resources.requested_workers(state.worker_count)
+    )
     with state.clock.stage(
         "convert",
-        f"{len(tasks)} variant(s), {pool.count} worker(s) ({pool.reason})",
-        total=len(tasks),
+        f"{len(spec.variants)} variant(s), {pool.count} worker(s) ({pool.reason})",
+        total=len(spec.variants),
     ):
+        reused = reuse.take_previous(state)
+        tasks = [
+            workers.Task(index, variant, _calibration(state, index, variant) or None)
+            for index, variant in enumerate(spec.variants)
+            if variant.name not in reused
+        ]
+        if pool.count > 1 and len(tasks) > 1 and spec.validation.enabled:
+            # Workers validate what they convert while others still convert.
+            samples = signature_checks.validation_samples(state)
+            for task in tasks:
+                tolerance = spec.tolerance_for(task.variant)
+                task.check = workers.Check(samples, tolerance, spec.benchmark.threads)
         results = workers.run_tasks(model, tasks, pool.count, lambda r: _converted(state, r))
         for task in tasks:
-            result = results[task.index]
-            state.worker_results[task.variant.name] = result
-            state.variants.append(_report_one(state, task, result))
-
-
-def validation_samples(state: RunState) -> dict[str, data.Samples]:
-    """The validation inputs of every signature, by signature key."""
-    val = state.spec.validation
-    data_uri = val.dataset_uri or _first_calibration_uri(state.spec.variants)
-    return {
-        sig.key: state.samples_for(
-            data_uri, val.samples, val.seed, sig, "spec.validation.datasetUri"
-        )
-        for sig in state.source_model.signatures
-    }
-
-
-def _first_calibration_uri(variants: list[Variant]) -> str | None:
-    for v in variants:
-        if v.quantization in NEEDS_REPRESENTATIVE_DATA and v.calibration.uri:
-            return v.calibration.uri
-    return None
+            state.worker_results[task.variant.name] = results[task.index]
+        for index, variant in enumerate(spec.variants):
+            if variant.name in reused:
+                state.variants.append(reused[variant.name])
+            else:
+                task = next(t for t in tasks if t.index == index)
+                state.variants.append(_report_one(state, task, results[index]))
+        reuse.record(state)
 
 
 def _calibration(state: RunState, index: int, variant: Variant) -> dict[str, data.Samples]:
@@ -154,6 +155,7 @@ def _report_one(state: RunState, task: workers.Task, result: workers.Result) -> 
         calibration=calib.report if calib else None,
         ops=converted.ops,
         convert_seconds=round(converted.seconds, 3),
+        converter_settings=converted.settings,
     )
 
 

@@ -44,10 +44,7 @@ def evaluate_target(
         failed.append(f"size {variant.size_bytes} B exceeds maxModelSizeBytes {max_size} B")
     if target.max_latency_ms is not None:
         _latency(checks, target.max_latency_ms, failed, unknown)
-    if tolerance is not None:
-        _error(checks, tolerance, failed, unknown)
-    if target.min_top1_agreement is not None:
-        _agreement(checks, target.min_top1_agreement, failed, unknown)
+    _accuracy(checks, target, tolerance, failed, unknown)
     if target.allowed_ops is not None and variant.ops is not None:
         allowed = set(target.allowed_ops)
         used = [*variant.ops.builtin, *variant.ops.select_tf, *variant.ops.custom]
@@ -71,6 +68,41 @@ def evaluate_target(
     return TargetVerdict(
         meets=target.allow_unverified, verdict="unverified", unverified_reason=reason
     )
+
+
+def _accuracy(
+    checks: list[SignatureCheck],
+    target: Target,
+    tolerance: float | None,
+    failed: list[str],
+    unknown: list[tuple[str, str]],
+) -> None:
+    """The accuracy budgets: what keeping layers in float can fix (accuracy_failures)."""
+    if tolerance is not None:
+        _error(checks, tolerance, failed, unknown)
+    if target.min_top1_agreement is not None:
+        _agreement(checks, target.min_top1_agreement, failed, unknown)
+
+
+def accuracy_budgets(target: Target, tolerance: float | None) -> list[str]:
+    """The accuracy budgets in force, as the user wrote them ("maxOutputError 0.05")."""
+    budgets = []
+    if tolerance is not None:
+        budgets.append(f"maxOutputError {tolerance}")
+    if target.min_top1_agreement is not None:
+        budgets.append(f"minTop1Agreement {target.min_top1_agreement}")
+    return budgets
+
+
+def accuracy_failures(
+    checks: list[SignatureCheck], target: Target, tolerance: float | None
+) -> list[str]:
+    """Every unmet (or unmeasured) accuracy budget over the signatures' checks: the predicate
+    accuracy control searches with, so a budget added to _accuracy is one it works towards."""
+    failed: list[str] = []
+    unknown: list[tuple[str, str]] = []
+    _accuracy(checks, target, tolerance, failed, unknown)
+    return failed + [why for _, why in unknown]
 
 
 def _checks(variant: VariantReport) -> list[SignatureCheck]:

@@ -159,6 +159,23 @@ class Storage(abc.ABC):
             return None
         return self.read_bytes(child(self._location(output_uri), report), existing[report])
 
+    def stat(self, output_uri: str | Location, names: list[str]) -> dict[str, ObjectInfo]:
+        """The names that exist under output_uri, each with its GCS generation and tags."""
+        loc = self._location(output_uri)
+        for name in names:
+            child(loc, name)  # SpecError for unsafe names
+        return self._existing(loc, names)
+
+    @abc.abstractmethod
+    def versions(self, uri: str | Location, *, field: str = "spec.source.uri") -> dict[str, str]:
+        """What identifies the bytes fetch() would read at uri now: relative name -> version.
+
+        GCS: the object's generation, for the object at uri or every object under the prefix
+        (the same choice fetch() makes). Local: "<size>:<mtime_ns>" of each file. {} when
+        nothing is there. A rewrite of any object or file changes its version. field names
+        the spec field the URI came from, for messages.
+        """
+
     @abc.abstractmethod
     def read_bytes(self, uri: str | Location, info: ObjectInfo | None = None) -> bytes:
         """An object's/file's bytes; with info, exactly that GCS generation of it."""

@@ -37,7 +37,7 @@ from tflite_operator.api.errors import (
     SpecError,
     StorageError,
 )
-from tflite_operator.storage import gcs_publish
+from tflite_operator.storage import gcs_publish, gcs_versions
 from tflite_operator.storage.base import Payload, Progress, Storage, too_large_error
 from tflite_operator.storage.ownership import ObjectInfo, Owner
 from tflite_operator.storage.uris import Location, relative_name_problem
@@ -397,6 +397,9 @@ class GCSStorage(Storage):
         except Exception as exc:
             raise self._error(exc, loc, "storage.objects.list", "listing") from exc
         return sorted(n for n in names if n and not n.endswith("/"))
+
+    def versions(self, uri: str | Location, *, field: str = "spec.source.uri") -> dict[str, str]:
+        return gcs_versions.versions(self, self._location(uri), field)
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -96,6 +96,29 @@ class LocalStorage(Storage):
             for name in names
         )
 
+    def versions(self, uri: str | Location, *, field: str = "spec.source.uri") -> dict[str, str]:
+        # Size and mtime, not a hash: hashing a gigabyte model on every run costs what a
+        # listing does not, and any write through the filesystem moves mtime_ns.
+        path = self._location(uri).local_path
+        if path.is_file():
+            files = {path.name: path}
+        elif path.is_dir():
+            files = {
+                (Path(d) / n).relative_to(path).as_posix(): Path(d) / n
+                for d, _dirs, names in os.walk(path)
+                for n in names
+            }
+        else:
+            return {}
+        out = {}
+        for rel, file in sorted(files.items()):
+            try:
+                st = file.stat()
+            except OSError:
+                continue  # vanished while listing: fetch() will say what is missing
+            out[rel] = f"{st.st_size}:{st.st_mtime_ns}"
+        return out
+
     def publish(
         self,
         output_uri: str | Location,
