@@ -21,7 +21,7 @@ IMAGES_BASE ?=
 IMAGES ?= 1
 export TFLITE_OPERATOR_IMAGE TFLITE_CONVERTER_IMAGE IMAGES_BASE
 
-.PHONY: help demo test lint format venv controlplane helm linters images crds benchmarks benchmarks-scale e2e-kind clean
+.PHONY: help demo test lint format venv controlplane helm linters images crds benchmarks benchmarks-scale benchmarks-variants e2e-kind clean
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ benchmarks: venv ## run the benchmarks and rewrite docs/benchmarks.md
 
 benchmarks-scale: venv controlplane ## operator at 100 and 1000 resources (~15 min); rewrites its section of docs/benchmarks.md
 	PATH=$(BIN):$$PATH $(BIN)/python benchmarks/run_all.py --only scale --write docs/benchmarks.md
+
+benchmarks-variants: venv ## ResNet50, five variants, sequential vs parallel workers (~10 min); rewrites its section of docs/benchmarks.md
+	PATH=$(BIN):$$PATH $(BIN)/python benchmarks/run_all.py --only variants --write docs/benchmarks.md
 
 e2e-kind: venv ## images + kind node image built here + kind cluster + chart + a sample to Ready (opt-in: not in make test)
 	PYTHON=$(BIN)/python bash hack/e2e-kind.sh

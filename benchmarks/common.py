@@ -1,4 +1,5 @@
-"""Shared set-up for the benchmarks: a MobileNetV2 SavedModel built in code (no download)."""
+"""Shared set-up for the benchmarks: MobileNetV2 and ResNet50 SavedModels built in code (no
+download)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,23 @@ def mobilenet_v2_saved_model(directory: Path) -> Path:
         model = tf.keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
         model.export(str(path), verbose=False)
     return path
+
+
+def resnet50_saved_model(directory: Path) -> Path:
+    """ResNet50 at 224x224 with random weights (`weights=None`): 25.6M weights, a 207 MB
+    SavedModel, the model of issue 10's measurements."""
+    import tensorflow as tf
+
+    path = directory / "resnet50"
+    if not (path / "saved_model.pb").exists():
+        tf.keras.utils.set_random_seed(0)
+        tf.keras.applications.ResNet50(weights=None).export(str(path), verbose=False)
+    return path
+
+
+def load_average() -> str:
+    """The 1-minute load average: the figures are only as quiet as the machine was."""
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def median(values: list[float]) -> float:

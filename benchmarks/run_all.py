@@ -1,7 +1,8 @@
 """Run the benchmarks and, with --write, rewrite their sections of docs/benchmarks.md.
 
 By default the quick ones run; `--only scale` runs the operator-at-scale benchmark (tens of
-minutes, a control plane per size). Sections of benchmarks that did not run are kept.
+minutes, a control plane per size), `--only variants` ResNet50's five variants sequential vs
+parallel (about ten minutes). Sections of benchmarks that did not run are kept.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ BENCHMARKS = {
     "reuse": ("Reuse across generations", "reuse_generations.py", False),
     "scale": ("Operator at scale", "operator_scale.py", False),
     "recurrent": ("Recurrent layers: which fixes convert", "recurrent_fixes.py", False),
+    "variants": ("All variants, sequential vs parallel", "all_variants.py", False),
 }
 
 

@@ -7,10 +7,12 @@ import pytest
 
 from tflite_operator.api.spec import Variant
 from tflite_operator.converter.benchmark import (
+    MIN_TIMED_RUNS,
     _worker_failure,
     benchmark_source,
     benchmark_tflite,
     latency_stats,
+    timed_runs,
 )
 from tflite_operator.converter.convert import convert_variant
 from tflite_operator.converter.source import load_source
@@ -97,3 +99,56 @@ def test_worker_failure_reasons():
     assert _worker_failure(1, "Traceback...\nValueError: bad input\n") == (
         "the benchmark failed: ValueError: bad input"
     )
+
+
+class FakeClock:
+    """Each run takes `step` seconds of this clock. The run loop's rule is what is tested; real
+    time would make the test slow and its outcome depend on the machine's load."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        return self.now
+
+    def run(self) -> None:
+        self.now += self.step
+
+
+def test_timed_runs_stop_at_max_seconds_but_not_before_the_minimum():
+    clock = FakeClock(1.24)  # int16x8 ResNet50 on reference kernels
+    times, bounded = timed_runs(clock.run, 50, 10.0, clock=clock)
+    assert bounded and len(times) == 9  # 9 x 1.24 s is the first past 10 s
+    assert times == pytest.approx([1240.0] * 9)
+
+    slow = FakeClock(30.0)
+    times, bounded = timed_runs(slow.run, 50, 10.0, clock=slow)
+    assert bounded and len(times) == MIN_TIMED_RUNS == 5
+
+    fast = FakeClock(0.01)
+    assert timed_runs(fast.run, 50, 10.0, clock=fast) == (pytest.approx([10.0] * 50), False)
+    # Reaching the bound on the last run is not a cut: every requested run was made.
+    exact = FakeClock(2.0)
+    assert timed_runs(exact.run, 5, 10.0, clock=exact)[1] is False
+    assert timed_runs(slow.run, 3, 10.0, clock=slow) == (pytest.approx([30000.0] * 3), False)
+    assert len(timed_runs(slow.run, 7, None, clock=slow)[0]) == 7  # no bound
+
+
+def test_benchmark_reports_a_time_bounded_run_and_its_run_count(convert_cnn, digits):
+    # Any run takes longer than a nanosecond: the bound cuts at the minimum, on any machine.
+    report = benchmark_tflite(
+        convert_cnn("none").tflite,
+        "serving_default",
+        {"image": digits[0][:1]},
+        runs=50,
+        warmup=1,
+        threads=1,
+        max_seconds=1e-9,
+    )
+    assert report.runnable and report.time_bounded
+    assert report.latency_ms.runs == MIN_TIMED_RUNS
+    assert report.model_dump(by_alias=True)["timeBounded"] is True
+    unbounded = benchmark_tflite(
+        convert_cnn("none").tflite, "serving_default", {"image": digits[0][:1]}, 8, 1, 1
+    )
+    assert not unbounded.time_bounded and unbounded.latency_ms.runs == 8

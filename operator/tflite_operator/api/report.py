@@ -107,6 +107,9 @@ class BenchmarkReport(_Model):
     latency_ms: LatencyStats | None = None
     peak_memory_bytes: int | None = None
     speedup_vs_source: float | None = None
+    # The timed runs stopped at spec.benchmark.maxSeconds before spec.benchmark.runs
+    # (latency_ms.runs says how many were made).
+    time_bounded: bool = False
 
 
 class OpsReport(_Model):

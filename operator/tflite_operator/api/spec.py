@@ -309,6 +309,17 @@ class Benchmark(_Model):
     runs: Annotated[int, Field(ge=1, le=10000)] = 50
     warmup_runs: Annotated[int, Field(ge=0, le=1000)] = 5
     threads: Annotated[int, Field(ge=1, le=64)] = 2
+    max_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=3600,
+            description="Time bound of each variant's timed runs (and the source baseline's), "
+            "like benchmark_model's max_secs: they stop at `runs` or after this many seconds, "
+            "but never before 5 runs; warm-up runs always run. The report says when runs "
+            "were cut (timeBounded) and how many were made.",
+        ),
+    ] = 10.0
     source_baseline: Annotated[
         bool, Field(description="Also time the source model in TensorFlow (speed-up ratio).")
     ] = True

@@ -42,6 +42,16 @@ def add_verbose_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_workers_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes converting variants at once (default: $TFLITE_CONVERT_WORKERS, else "
+        "as many as the CPUs and the memory limit allow; 1 converts in this process)",
+    )
+
+
 def make_progress(fmt: str) -> Progress:
     from tflite_operator.console import LogProgress, RichProgress
 
@@ -61,6 +71,7 @@ def run_pipeline(
     workdir: str | None,
     log_format: str,
     owner: Owner | None = None,
+    workers: int | None = None,
 ) -> pipeline.Outcome:
     """The converter pipeline in a scratch folder, with progress shown as log_format asks."""
     from contextlib import nullcontext
@@ -70,4 +81,4 @@ def run_pipeline(
     progress = make_progress(log_format)
     display = progress if hasattr(progress, "__enter__") else nullcontext()
     with tempfile.TemporaryDirectory(prefix="tflite-operator-", dir=workdir) as tmp, display:
-        return pipeline.run(name, spec, Path(tmp), progress, owner)
+        return pipeline.run(name, spec, Path(tmp), progress, owner, worker_count=workers)

@@ -14,6 +14,7 @@ from tflite_operator.commands.common import (
     EXIT_HELP,
     add_log_format_arg,
     add_verbose_arg,
+    add_workers_arg,
     report_failure,
     run_pipeline,
 )
@@ -97,6 +98,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_log_format_arg(conv)
     add_verbose_arg(conv)
+    add_workers_arg(conv)
     conv.add_argument(
         "--print-spec", action="store_true", help="print the effective spec as JSON and exit"
     )
@@ -223,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
         if args.print_spec:
             print(json.dumps(spec.to_wire(), indent=2))
             return 0
-        outcome = run_pipeline(name, spec, args.workdir, args.log_format)
+        outcome = run_pipeline(name, spec, args.workdir, args.log_format, workers=args.workers)
     except ConversionError as err:
         return report_failure(err)
     print_results(outcome.report)

@@ -27,6 +27,7 @@ from tflite_operator.commands.common import (
     EXIT_HELP,
     add_log_format_arg,
     add_verbose_arg,
+    add_workers_arg,
     run_pipeline,
 )
 
@@ -55,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_log_format_arg(job, default="json")
     add_verbose_arg(job)
+    add_workers_arg(job)
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         if args.delete_outputs:
             summary = _delete_outputs(spec, owner)
         else:
-            outcome = run_pipeline(name, spec, None, args.log_format, owner)
+            outcome = run_pipeline(name, spec, None, args.log_format, owner, args.workers)
             summary = summarize(outcome.report)
             if outcome.error:
                 # "Reason: message", as for failures before the report: the operator reads

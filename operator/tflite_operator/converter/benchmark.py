@@ -16,6 +16,13 @@ pools are sized once per process, at first use, to all cores, and cannot be chan
 so the source baseline is TensorFlow as it runs by default on this machine, and the speed-up
 compares deployments, not kernels at equal thread counts.
 
+Time bound: the timed runs stop at `runs` or once they have taken `max_seconds`
+(spec.benchmark.maxSeconds, like benchmark_model's --max_secs), whichever comes first, but never
+before MIN_TIMED_RUNS runs: a few runs still give a median. The warm-up runs and the first run
+are not bounded (they are few, and cutting them would leave the timed runs cold), so a variant
+costs at most about (1 + warmupRuns + MIN_TIMED_RUNS) runs' time or maxSeconds plus its warm-up.
+A cut run is reported with `time_bounded` and the number of runs it made in `latency_ms.runs`.
+
 Memory: `peak_memory_bytes` is the growth of the measuring process's peak resident set (Linux
 VmHWM) from just before the interpreter is built to the end of the timed runs: the model's
 pages the runtime touched (it is loaded from a file, as on a device), the tensor arena, the
@@ -102,6 +109,31 @@ def _reset_peak() -> bool:
         return False
 
 
+MIN_TIMED_RUNS = 5
+
+
+def timed_runs(
+    fn: Callable[[], object],
+    runs: int,
+    max_seconds: float | None,
+    *,
+    min_runs: int = MIN_TIMED_RUNS,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[list[float], bool]:
+    """(per-run latencies in ms, whether max_seconds cut the runs short of `runs`)."""
+    times: list[float] = []
+    start = clock()
+    while len(times) < runs:
+        before = clock()
+        fn()
+        after = clock()
+        times.append((after - before) * 1000.0)
+        over = max_seconds is not None and after - start >= max_seconds
+        if over and len(times) >= min_runs and len(times) < runs:
+            return times, True
+    return times, False
+
+
 def _time_ms(fn: Callable[[], object], count: int) -> list[float]:
     times = []
     for _ in range(count):
@@ -119,10 +151,12 @@ def benchmark_tflite(
     warmup: int,
     threads: int,
     *,
+    max_seconds: float | None = None,
     isolate: bool = True,
     timeout: float | None = None,
 ) -> BenchmarkReport:
-    """Init time, first-run time, latency over `runs` after `warmup`, and peak memory growth.
+    """Init time, first-run time, latency over `runs` (or max_seconds) after `warmup`, and peak
+    memory growth.
 
     inputs: one float-domain sample (as from data.py); integer-typed inputs are quantized.
     A model this runtime cannot run (Select TF ops), or that crashes it, gives runnable=False
@@ -132,12 +166,19 @@ def benchmark_tflite(
     if reason:
         return BenchmarkReport(runnable=False, reason=reason, threads=threads)
     if not isolate:
-        return _measure_here(tflite, None, signature_key, inputs, runs, warmup, threads)
+        return _measure_here(
+            tflite, None, signature_key, inputs, runs, warmup, threads, max_seconds
+        )
     with tempfile.TemporaryDirectory(prefix="tflite-operator-bench-") as tmp:
         work = Path(tmp)
         (work / "model.tflite").write_bytes(tflite)
         np.savez(work / "inputs.npz", **{k: np.asarray(v) for k, v in inputs.items()})
-        request = {"signature_key": signature_key, "runs": runs, "warmup": warmup}
+        request = {
+            "signature_key": signature_key,
+            "runs": runs,
+            "warmup": warmup,
+            "max_seconds": max_seconds,
+        }
         (work / "request.json").write_text(json.dumps({**request, "threads": threads}))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
@@ -197,6 +238,7 @@ def _worker(directory: str) -> None:
         request["runs"],
         request["warmup"],
         request["threads"],
+        request.get("max_seconds"),
     )
     (work / "result.json").write_text(report.model_dump_json())
 
@@ -209,6 +251,7 @@ def _measure_here(
     runs: int,
     warmup: int,
     threads: int,
+    max_seconds: float | None = None,
 ) -> BenchmarkReport:
     """The measurement itself, in this process, from model bytes or a model file."""
     # Loaded before the baseline, so the runtime's shared library is not counted as the model's.
@@ -232,7 +275,7 @@ def _measure_here(
         # apart so it does not skew the steady-state percentiles.
         first_run_ms = _time_ms(run, 1)[0]
         _time_ms(run, warmup)
-        latencies = _time_ms(run, runs)
+        latencies, time_bounded = timed_runs(run, runs, max_seconds)
     except (RuntimeError, ValueError) as e:
         return BenchmarkReport(
             runnable=False,
@@ -252,6 +295,7 @@ def _measure_here(
         first_run_ms=first_run_ms,
         latency_ms=latency_stats(latencies),
         peak_memory_bytes=peak_memory,
+        time_bounded=time_bounded,
     )
 
 
@@ -261,8 +305,10 @@ def benchmark_source(
     inputs: Mapping[str, np.ndarray],
     runs: int,
     warmup: int,
+    max_seconds: float | None = None,
 ) -> LatencyStats:
-    """The source model's latency in TensorFlow, on the same inputs, with TF's own threads.
+    """The source model's latency in TensorFlow, on the same inputs, with TF's own threads,
+    bounded by max_seconds like a variant's (its `runs` says how many it made).
 
     At least one warm-up call is made whatever `warmup` says: the first call of a loaded
     concrete function builds its kernels and would dominate the statistics.
@@ -275,4 +321,4 @@ def benchmark_source(
         fn(**tensors)
 
     _time_ms(run, max(warmup, 1))
-    return latency_stats(_time_ms(run, runs))
+    return latency_stats(timed_runs(run, runs, max_seconds)[0])

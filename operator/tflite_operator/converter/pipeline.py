@@ -56,14 +56,17 @@ def run(
     workdir: Path,
     progress: Progress | None = None,
     owner: Owner | None = None,
+    worker_count: int | None = None,
 ) -> Outcome:
     """Run the whole pipeline; raises ConversionError for failures that leave nothing to report.
 
     owner: the resource a converter Job runs for (None for the CLI). Its outputs are tagged
     with it, and a retry of the same generation that finds a complete set of its own returns
     that set's report instead of converting again.
+    worker_count: conversion processes (--workers); None: $TFLITE_CONVERT_WORKERS, else
+    as many as the cores and the memory allow (workers.py).
     """
-    state = RunState.start(name, spec, workdir, progress, owner)
+    state = RunState.start(name, spec, workdir, progress, owner, worker_count)
     earlier = stages.earlier_report(state)
     if earlier is not None:
         return _reused(earlier)

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from tflite_operator.api.errors import ConversionError
 from tflite_operator.api.report import (
+    AccuracyReport,
     DataReport,
     LatencyStats,
     Report,
@@ -21,7 +22,7 @@ from tflite_operator.api.report import (
     VariantStatus,
 )
 from tflite_operator.api.spec import ConversionSpec, Variant
-from tflite_operator.converter import data
+from tflite_operator.converter import data, workers
 from tflite_operator.converter.progress import Progress, StageClock
 from tflite_operator.converter.reuse_rules import ReusePlan
 from tflite_operator.converter.source import SourceModel
@@ -68,6 +69,11 @@ class RunState:
     references: dict[str, Reference] = field(default_factory=dict)
     selected: Selection | None = None
     report: Report | None = None
+    # Conversion processes asked for (--workers; None: $TFLITE_CONVERT_WORKERS or automatic),
+    # and what each variant's conversion gave, by variant name (with the accuracy its worker
+    # measured, if it validated it).
+    worker_count: int | None = None
+    worker_results: dict[str, workers.Result] = field(default_factory=dict)
     # Fetched or generated inputs, shared by calibration, validation and benchmark.
     samples_cache: dict[SamplesKey, data.Samples] = field(default_factory=dict)
 
@@ -79,6 +85,7 @@ class RunState:
         workdir: Path,
         progress: Progress | None = None,
         owner: Owner | None = None,
+        worker_count: int | None = None,
     ) -> RunState:
         progress = progress or Progress()
         return cls(
@@ -89,6 +96,7 @@ class RunState:
             clock=StageClock(progress),
             out_store=storage_for(spec.output.uri),
             owner=owner,
+            worker_count=worker_count,
         )
 
     @property
@@ -107,6 +115,12 @@ class RunState:
             for s, r in zip(self.spec.variants, self.variants, strict=True)
             if r.status == VariantStatus.CONVERTED
         ]
+
+    def checked(self, variant: str, signature_key: str) -> AccuracyReport | None:
+        """The accuracy a conversion worker measured (None: validate here), re-raising what
+        validating it raised there."""
+        result = self.worker_results.get(variant)
+        return result.checked(signature_key) if result is not None else None
 
     def samples_for(
         self, uri: str | None, count: int, seed: int, signature: SignatureInfo, field: str

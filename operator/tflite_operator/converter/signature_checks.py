@@ -49,7 +49,9 @@ def validate_all(state: RunState) -> None:
             words: list[tuple[str, str]] = []
             for sig, check in zip(signatures, _checks(rep, signatures), strict=True):
                 try:
-                    check.accuracy = validate.compare(
+                    # Measured in the conversion worker already, when there were workers.
+                    checked = state.checked(variant.name, sig.key)
+                    check.accuracy = checked or validate.compare(
                         state.source_model,
                         sig.key,
                         state.tflite[variant.name],
@@ -87,20 +89,29 @@ def benchmark_all(state: RunState) -> None:
     inputs = {sig.key: state.samples_for(None, 1, seed, sig, "").inputs[0] for sig in signatures}
     with state.clock.stage(
         "benchmark",
-        f"{bench.runs} run(s), {bench.threads} thread(s){_count(signatures)}",
+        f"{bench.runs} run(s) or {bench.max_seconds:g} s, {bench.threads} thread(s)"
+        f"{_count(signatures)}",
         total=len(converted) + int(bench.source_baseline),
     ):
         source_p50: dict[str, float] = {}
         if bench.source_baseline:
             for sig in signatures:
                 latency = benchmark.benchmark_source(
-                    model, sig.key, inputs[sig.key], bench.runs, bench.warmup_runs
+                    model,
+                    sig.key,
+                    inputs[sig.key],
+                    bench.runs,
+                    bench.warmup_runs,
+                    bench.max_seconds,
                 )
                 source_p50[sig.key] = latency.p50
                 state.source_latency = state.source_latency or latency  # the primary's
             state.progress.step("benchmark", f"source: p50 {source_p50[signatures[0].key]:.2f} ms")
         else:
             state.source_note = "source baseline disabled (spec.benchmark.sourceBaseline)"
+        # One at a time, in this process's child, after the conversion workers have exited:
+        # anything running beside the timed runs would take cores from them and inflate the
+        # latency figures (this is why benchmarks do not run in the workers).
         for variant, rep in converted:
             words: list[tuple[str, str]] = []
             for sig, check in zip(signatures, _checks(rep, signatures), strict=True):
@@ -113,12 +124,14 @@ def benchmark_all(state: RunState) -> None:
                     bench.runs,
                     bench.warmup_runs,
                     bench.threads,
+                    max_seconds=bench.max_seconds,
                 )
                 lat = check.benchmark.latency_ms
                 if lat and sig.key in source_p50:
                     check.benchmark.speedup_vs_source = round(source_p50[sig.key] / lat.p50, 3)
+                cut = f" ({lat.runs} runs: maxSeconds)" if check.benchmark.time_bounded else ""
                 words.append(
-                    (sig.key, f"p50 {lat.p50:.2f} ms" if lat else str(check.benchmark.reason))
+                    (sig.key, f"p50 {lat.p50:.2f} ms{cut}" if lat else str(check.benchmark.reason))
                 )
             _primary_figures(rep)
             if words:

@@ -22,7 +22,15 @@ from tflite_operator.api.report import (
     VariantStatus,
 )
 from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, ConversionSpec, Variant
-from tflite_operator.converter import convert, data, input_shapes, reuse, source
+from tflite_operator.converter import (
+    data,
+    input_shapes,
+    resources,
+    reuse,
+    signature_checks,
+    source,
+    workers,
+)
 from tflite_operator.converter.report_html import render_html
 from tflite_operator.converter.run_state import RunState, produced
 from tflite_operator.converter.target import evaluate_target, select_variant
@@ -72,33 +80,69 @@ def inspect(state: RunState) -> None:
 
 
 def convert_all(state: RunState) -> None:
-    variants = state.spec.variants
-    with state.clock.stage("convert", f"{len(variants)} variant(s)", total=len(variants)):
+    """Convert every variant not reused from the previous generation, in worker processes
+    when the machine has room for them (workers.py)."""
+    spec, model = state.spec, state.source_model
+    pool = resources.plan(
+        model.size_bytes, len(spec.variants), resources.requested_workers(state.worker_count)
+    )
+    with state.clock.stage(
+        "convert",
+        f"{len(spec.variants)} variant(s), {pool.count} worker(s) ({pool.reason})",
+        total=len(spec.variants),
+    ):
         reused = reuse.take_previous(state)
-        for index, variant in enumerate(variants):
-            state.variants.append(reused.get(variant.name) or _convert_one(state, index, variant))
+        tasks = [
+            workers.Task(index, variant, _calibration(state, index, variant) or None)
+            for index, variant in enumerate(spec.variants)
+            if variant.name not in reused
+        ]
+        if pool.count > 1 and len(tasks) > 1 and spec.validation.enabled:
+            # Workers validate what they convert while others still convert.
+            samples = signature_checks.validation_samples(state)
+            for task in tasks:
+                tolerance = spec.tolerance_for(task.variant)
+                task.check = workers.Check(samples, tolerance, spec.benchmark.threads)
+        results = workers.run_tasks(model, tasks, pool.count, lambda r: _converted(state, r))
+        for task in tasks:
+            state.worker_results[task.variant.name] = results[task.index]
+        for index, variant in enumerate(spec.variants):
+            if variant.name in reused:
+                state.variants.append(reused[variant.name])
+            else:
+                task = next(t for t in tasks if t.index == index)
+                state.variants.append(_report_one(state, task, results[index]))
         reuse.record(state)
 
 
-def _convert_one(state: RunState, index: int, variant: Variant) -> VariantReport:
-    model = state.source_model
+def _calibration(state: RunState, index: int, variant: Variant) -> dict[str, data.Samples]:
     calib_by_signature: dict[str, data.Samples] = {}
     if variant.quantization in NEEDS_REPRESENTATIVE_DATA:
         cal = variant.calibration
         field = f"spec.variants[{index}].representativeDataset.uri"
-        for sig in model.signatures:
+        for sig in state.source_model.signatures:
             calib_by_signature[sig.key] = state.samples_for(
                 cal.uri, cal.samples, cal.seed, sig, field
             )
-    calib = calib_by_signature.get(state.primary_signature.key)
-    try:
-        converted = convert.convert_variant(model, variant, calib_by_signature or None, index=index)
-    except ConversionError as err:
+    return calib_by_signature
+
+
+def _converted(state: RunState, result: workers.Result) -> None:
+    """Progress as each variant finishes, in whatever order the workers finish them."""
+    name = state.spec.variants[result.index].name
+    size = f"{len(result.converted.tflite):,} B" if result.converted else "failed"
+    state.progress.step("convert", f"{name}: {size}")
+
+
+def _report_one(state: RunState, task: workers.Task, result: workers.Result) -> VariantReport:
+    model, variant = state.source_model, task.variant
+    calib = (task.calibration or {}).get(state.primary_signature.key)
+    converted = result.converted
+    if result.error is not None or converted is None:
+        err = result.error or ConversionError(f"variant {variant.name!r}: no result")
         state.first_error = state.first_error or err
-        state.progress.step("convert", f"{variant.name}: failed")
         return _failed(variant, err, calib)
     state.tflite[variant.name] = converted.tflite
-    state.progress.step("convert", f"{variant.name}: {len(converted.tflite):,} B")
     return VariantReport(
         name=variant.name,
         quantization=variant.quantization,
