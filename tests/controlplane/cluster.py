@@ -331,6 +331,12 @@ class KubeCluster:
         )
         admin = pki.issue("admin", "tflite-operator-test-admin", ("system:masters",), client=True)
         kcm_cert = pki.issue("controller-manager", "system:kube-controller-manager", client=True)
+        # The API server's identity towards the kubelet (pods/log, exec): the kubelet
+        # authenticates it by the cluster CA and asks the API server's authorizer about it.
+        kubelet_client = pki.issue(
+            "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",),
+            client=True,
+        )  # fmt: skip
         sa = pki.service_account_keys()
 
         etcd_port, peer_port, api_port, kcm_port = (_free_port() for _ in range(4))
@@ -392,6 +398,8 @@ class KubeCluster:
                 # serving cert (issued by the cluster CA, pki.py).
                 "--kubelet-preferred-address-types=InternalIP",
                 f"--kubelet-certificate-authority={pki.ca.cert}",
+                f"--kubelet-client-certificate={kubelet_client.cert}",
+                f"--kubelet-client-key={kubelet_client.key}",
                 "--profiling=false",
             ],
         )
