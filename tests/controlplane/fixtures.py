@@ -107,7 +107,7 @@ def product_images(real_node_cluster: KubeCluster) -> KubeCluster:
     try:
         tars = [image_tar(OPERATOR_IMAGE), image_tar(CONVERTER_IMAGE)]
     except ImagesUnavailable as err:
-        unavailable(f"{err} (run `make images`; `make test IMAGES=0` leaves these tests out)")
+        unavailable(f"{err}; `make test IMAGES=0` leaves these tests out")
     assert real_node_cluster.node is not None
     for tar in tars:
         real_node_cluster.node.import_image(tar)
