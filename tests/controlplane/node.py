@@ -463,6 +463,13 @@ class RealNode:
         for hierarchy in CGROUP_FS.iterdir():
             if (hierarchy / "cgroup.procs").exists():
                 (hierarchy / self.cgroup_root.lstrip("/")).mkdir(exist_ok=True)
+        # A new cgroup weighs as one busy process (1024) against every process of the
+        # machine; the node's pods together get the weight of as many as it has CPUs, what
+        # the kubelet gives its kubepods cgroup below, so that on a machine shared with other
+        # jobs a converter pod is not starved where a converter process would not be.
+        shares = CGROUP_FS / "cpu" / self.cgroup_root.lstrip("/") / "cpu.shares"
+        with contextlib.suppress(OSError):
+            shares.write_text(str(1024 * (os.cpu_count() or 1)))
 
     def stop(self, drain: Callable[[], None] | None = None) -> None:
         """Lets the kubelet stop its pods (so the CNI plugin frees their network), then sweeps."""
