@@ -62,7 +62,7 @@ def proc_file(pid: int, name: str) -> str:
 def run_one(n: int, args: argparse.Namespace, logs: Path) -> Result:
     res = Result(n, load=(os.getloadavg()[0], 0.0))
     say(f"N={n}: starting a control plane without a kubelet")
-    cluster = KubeCluster.start(with_kubelet=False)
+    cluster = KubeCluster.start()
     op = watcher = poller = None
     try:
         kubeconfig = install_operator(cluster)

@@ -1,7 +1,7 @@
 """The cluster side of operator_scale.py: the test suite's control plane, CRD, RBAC and
 operator process (imported from tests/, not copied), the manifests, and a Job made Complete.
 
-No kubelet stand-in is attached (`KubeCluster.start(with_kubelet=False)`): there is no Node
+No node is attached (`KubeCluster.start()` without `real_node`): there is no Node
 and no scheduler, so the Job controller's pods stay Pending and unbound, every Job stays
 active, and the queue behind the concurrency limit never drains by itself.
 """

@@ -145,7 +145,7 @@ def section_text(table_text: str, args: argparse.Namespace) -> str:
         f"`{cmd}` ({time.strftime('%Y-%m-%d')}, operator code at {commit()}, {platform.machine()}, "
         f"{os.cpu_count()} CPUs shared with other jobs: figures are noisy, see the load average)"
         f"\n\n{table_text}\n\n"
-        "How: a fresh control plane per N (tests/controlplane) without the kubelet stand-in, so "
+        "How: a fresh control plane per N (tests/controlplane) without a node, so "
         "no pod is ever bound and every Job stays active; the operator as a subprocess with the "
         f"tests' RBAC, `--max-concurrent-jobs {LIMIT}`, "
         f"`--queue-retry-seconds {args.queue_retry_seconds:g}`, one namespace. First status "

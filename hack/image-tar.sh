@@ -30,7 +30,8 @@ if [[ -s "$tar" ]]; then
 fi
 mkdir -p "$dir"
 log "saving $image (${id:0:12}) to $tar"
-"$docker" save -o "$tar.part" "$image"
-mv "$tar.part" "$tar"
+# Per process: two test sessions may save the same image at once.
+"$docker" save -o "$tar.part$$" "$image"
+mv "$tar.part$$" "$tar"
 find "$dir" -maxdepth 1 -name "$stem-*.tar" ! -name "${tar##*/}" -delete
 echo "$tar"

@@ -3,6 +3,7 @@ conftest.py both import it, and two modules named conftest would shadow each oth
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from images.helpers import CONVERTER_IMAGE
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_FILE = REPO / "crds" / "tfliteconversions.yaml"
@@ -85,8 +88,23 @@ def operator_kubeconfig(cluster, directory: Path) -> Path:
     return path
 
 
+# Converter pods' resources in the operator tests. The defaults request a whole CPU, and the
+# test node has two shared cores: a third Job's pod would wait Pending for the scheduler, as
+# would the next test's pods behind the previous test's still terminating. The limit stays
+# the default's, so TensorFlow fits as in production.
+TEST_CONVERTER_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"},
+                            "limits": {"memory": "4Gi"}}  # fmt: skip
+
+
 class OperatorProcess:
-    """`python -m tflite_operator.controller.main` against the test cluster."""
+    """`python -m tflite_operator.controller.main` against the test cluster.
+
+    A process here, not the chart's Deployment (that one runs in its image on the node in
+    tests/shipping): these tests SIGKILL and restart it, read its log and its metrics port
+    directly, and it runs the working tree's code without an image rebuild. Its converter
+    pods run on the real node, in the converter image (`make images`) unless a test asks
+    for another (`extra` flags come last and win).
+    """
 
     def __init__(
         self,
@@ -103,7 +121,10 @@ class OperatorProcess:
         self.args = [
             sys.executable, "-m", "tflite_operator.controller.main",
             *[a for ns in namespaces for a in ("--namespace", ns)],
-            "--converter-image", "tflite-operator:test",  # the stand-in ignores images
+            "--converter-image", CONVERTER_IMAGE,
+            # Imported into the node's runtime (product_images); there is no registry.
+            "--image-pull-policy", "Never",
+            "--converter-resources", json.dumps(TEST_CONVERTER_RESOURCES),
             "--converter-env", f"STORAGE_EMULATOR_HOST={gcs_url}",
             "--max-concurrent-jobs", str(max_jobs),
             "--queue-retry-seconds", "1",

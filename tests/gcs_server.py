@@ -75,9 +75,9 @@ def find_binary() -> Path | None:
     return binary if binary.is_file() else None
 
 
-def _free_port() -> int:
+def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -92,8 +92,9 @@ def _die_with_parent() -> None:
 
 @dataclass
 class FakeGCS:
-    """A running fake-gcs-server: on 127.0.0.1 (a process of ours), or in a pod on a real node
-    (no process here: `process` is None and the pod's owner stops it)."""
+    """A running fake-gcs-server: a process of ours (on 127.0.0.1, or on the test node's
+    bridge address), or in a pod on the node (no process here: `process` is None and the
+    pod's owner stops it)."""
 
     url: str
     process: subprocess.Popen[bytes] | None
@@ -157,8 +158,11 @@ class FakeGCS:
             return ""
 
 
-def start_server(*, backend: str = "memory", timeout: float = 30.0) -> FakeGCS:
-    """Start fake-gcs-server on a free loopback port and wait until it answers.
+def start_server(
+    *, backend: str = "memory", host: str = "127.0.0.1", timeout: float = 30.0
+) -> FakeGCS:
+    """Start fake-gcs-server on a free port of `host` (an address of this machine: loopback,
+    or the test node's bridge address, which its pods reach) and wait until it answers.
 
     Does not touch the environment; see running_server() for STORAGE_EMULATOR_HOST.
     The memory backend keeps object names verbatim (the filesystem one maps them to paths),
@@ -173,10 +177,10 @@ def start_server(*, backend: str = "memory", timeout: float = 30.0) -> FakeGCS:
     # The port is free when we pick it but another process can take it before the server binds,
     # so a server that exits at once is retried on a new port.
     for _attempt in range(3):
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        args = [str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port)]
-        args += ["-external-url", url, "-public-host", f"127.0.0.1:{port}"]
+        port = _free_port(host)
+        url = f"http://{host}:{port}"
+        args = [str(binary), "-scheme", "http", "-host", host, "-port", str(port)]
+        args += ["-external-url", url, "-public-host", f"{host}:{port}"]
         args += ["-backend", backend, "-log-level", "warn"]
         if backend == "filesystem":
             args += ["-filesystem-root", str(workdir / "data")]

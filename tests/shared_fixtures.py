@@ -1,15 +1,18 @@
 """Session fixtures shared by the operator and shipping tests: small real models in
-fake-gcs-server, and the CRD installed on the real control plane."""
+fake-gcs-server (model_uris; node_model_uris in the one the node's pods reach, node_gcs),
+and the CRD installed on the real control plane."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cluster_helpers import install_crd
-from gcs_server import FakeGCS
+from controlplane.fixtures import unavailable
+from gcs_server import FakeGCS, FakeGCSUnavailable, start_server, stop_server
 
 # --- models -------------------------------------------------------------------------------
 
@@ -48,16 +51,45 @@ def tiny_saved_models(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
+def _models_in(server: FakeGCS, models: dict[str, Path]) -> dict[str, str]:
+    bucket = server.create_bucket().name
+    uris = {}
+    for name, path in models.items():
+        uris[name] = f"gs://{bucket}/{name}/saved_model"
+        server.upload_dir(path, uris[name])
+    uris["missing"] = f"gs://{bucket}/nothing-here/saved_model"
+    return uris
+
+
 @pytest.fixture(scope="session")
 def model_uris(fake_gcs: FakeGCS, tiny_saved_models: dict[str, Path]) -> dict[str, str]:
     """The tiny models in a bucket, and a URI where there is none."""
-    bucket = fake_gcs.create_bucket().name
-    uris = {}
-    for name, path in tiny_saved_models.items():
-        uris[name] = f"gs://{bucket}/{name}/saved_model"
-        fake_gcs.upload_dir(path, uris[name])
-    uris["missing"] = f"gs://{bucket}/nothing-here/saved_model"
-    return uris
+    return _models_in(fake_gcs, tiny_saved_models)
+
+
+# --- buckets the node's pods reach ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def node_gcs(real_node_cluster) -> Iterator[FakeGCS]:
+    """fake-gcs-server for converter pods: a process here, listening on the node bridge's
+    address on this machine (what pods reach; loopback is their own). The test process
+    reaches it there too. A process rather than a pod: nothing to import, up in
+    milliseconds, and its log is a file here."""
+    try:
+        server = start_server(host=real_node_cluster.network.gateway)
+    except FakeGCSUnavailable as exc:
+        unavailable(str(exc))
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def node_model_uris(node_gcs: FakeGCS, tiny_saved_models: dict[str, Path]) -> dict[str, str]:
+    """model_uris, in node_gcs."""
+    return _models_in(node_gcs, tiny_saved_models)
 
 
 @pytest.fixture(scope="session")

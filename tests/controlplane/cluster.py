@@ -3,11 +3,11 @@
 etcd, kube-apiserver and kube-controller-manager are the upstream binaries
 built by build.sh (or envtest's); they run as local processes on free loopback
 ports, each in its own process group so that teardown can kill whatever they
-spawned. By default there is no kubelet and no scheduler: the kubelet stand-in
-(kubelet_standin.py) binds Pods to a fake Node and runs their commands locally.
-With `real_node=True`, kube-scheduler and a real kubelet with containerd
-(node.py) run instead, and the API server listens on the node bridge's gateway
-address so that pods can reach it.
+spawned. With `real_node=True` (what the test session runs), kube-scheduler and
+a real kubelet with containerd (node.py) run too, and the API server listens on
+the node bridge's gateway address so that pods can reach it. Without it there
+is no node at all: Pods are accepted by the API and never run (what the scale
+benchmark wants, and what a machine without root or containerd can offer).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from controlplane import node as real_node_mod
-from controlplane.kubelet_standin import NODE_NAME, KubeletStandin
 from controlplane.pki import Pki
 from controlplane.rest import ApiError, Rest
 
@@ -51,7 +50,7 @@ HOW_TO_GET = (
 # The Job controller and the garbage collector are what the operator's tests
 # lean on; the others make namespaces behave (default ServiceAccount, deletion,
 # kube-root-ca.crt) and aggregated ClusterRoles work like in a real cluster.
-# node-lifecycle is left out on purpose: the fake Node sends no heartbeats.
+# node-lifecycle joins them only with a real node (it lifts the not-ready taint).
 CONTROLLERS = (
     "job-controller",
     "cronjob-controller",
@@ -258,7 +257,6 @@ class KubeCluster:
         self.kubeconfig = str(workdir / "admin.kubeconfig")
         self.server = ""
         self.has_controller_manager = (bin_dir / "kube-controller-manager").exists()
-        self.kubelet: KubeletStandin | None = None
         self.node: real_node_mod.RealNode | None = None
         self.network: real_node_mod.NodeNetwork | None = None
         self.rest: Rest
@@ -272,15 +270,14 @@ class KubeCluster:
         cls,
         bin_dir: Path | None = None,
         *,
-        with_kubelet: bool = True,
         real_node: bool = False,
         timeout: float = 90.0,
     ) -> KubeCluster:
-        """Starts the control plane, with the kubelet stand-in (default) or a real node.
+        """Starts the control plane; with `real_node`, kube-scheduler and a real node too.
 
-        `real_node=True` runs kube-scheduler, containerd and the real kubelet
-        instead of the stand-in; raises NodeUnavailable when the machine lacks
-        the runtime pieces (see node.missing_pieces()).
+        `real_node=True` runs kube-scheduler, containerd and the real kubelet;
+        raises NodeUnavailable when the machine lacks the runtime pieces (see
+        node.missing_pieces()). Without it no Pod ever runs.
         """
         if real_node and (missing := real_node_mod.missing_pieces()):
             raise real_node_mod.NodeUnavailable(
@@ -298,7 +295,7 @@ class KubeCluster:
             with _live_lock:
                 _live.add(cluster)
             try:
-                cluster._start(timeout, with_kubelet and not real_node, real_node)
+                cluster._start(timeout, real_node)
                 return cluster
             except _PortClash as exc:
                 last = exc
@@ -308,7 +305,7 @@ class KubeCluster:
                 raise
         raise ControlPlaneError(f"could not find free ports after 3 attempts: {last}")
 
-    def _start(self, timeout: float, with_kubelet: bool, real_node: bool) -> None:
+    def _start(self, timeout: float, real_node: bool) -> None:
         t0 = time.monotonic()
         deadline = t0 + timeout
         pki = Pki(self.workdir / "pki")
@@ -334,8 +331,13 @@ class KubeCluster:
         )
         admin = pki.issue("admin", "tflite-operator-test-admin", ("system:masters",), client=True)
         kcm_cert = pki.issue("controller-manager", "system:kube-controller-manager", client=True)
+        # The API server's identity towards the kubelet (pods/log, exec): the kubelet
+        # authenticates it by the cluster CA and asks the API server's authorizer about it.
+        kubelet_client = pki.issue(
+            "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",),
+            client=True,
+        )  # fmt: skip
         sa = pki.service_account_keys()
-        kubelet_cert = pki.issue("kubelet", NODE_NAME, server=True, hosts=("127.0.0.1",))
 
         etcd_port, peer_port, api_port, kcm_port = (_free_port() for _ in range(4))
         self.server = f"https://{host}:{api_port}"
@@ -392,10 +394,12 @@ class KubeCluster:
                 f"--service-account-key-file={sa.cert}",
                 f"--service-account-signing-key-file={sa.key}",
                 "--service-cluster-ip-range=10.0.0.0/24",
-                # pods/log is proxied to the stand-in's /containerLogs; verify it
-                # like a real kubelet's serving cert.
+                # pods/log is proxied to the kubelet's /containerLogs: verify its
+                # serving cert (issued by the cluster CA, pki.py).
                 "--kubelet-preferred-address-types=InternalIP",
                 f"--kubelet-certificate-authority={pki.ca.cert}",
+                f"--kubelet-client-certificate={kubelet_client.cert}",
+                f"--kubelet-client-key={kubelet_client.key}",
                 "--profiling=false",
             ],
         )
@@ -440,15 +444,6 @@ class KubeCluster:
 
         if real_node:
             self._start_real_node(pki, sa, deadline)
-        if with_kubelet:
-            self.kubelet = KubeletStandin(
-                self.rest,
-                self.workdir / "kubelet",
-                server=self.server,
-                ca_file=pki.ca.cert,
-                serving_cert=(kubelet_cert.cert, kubelet_cert.key),
-            )
-            self.kubelet.start()
         self.startup_seconds = time.monotonic() - t0
 
     def _spawn(self, name: str, argv: list[str]) -> None:
@@ -686,8 +681,6 @@ class KubeCluster:
         if self._stopped:
             return
         self._stopped = True
-        if self.kubelet is not None:
-            self.kubelet.stop()
         if self.node is not None:
             self.node.stop(drain=self._drain_node)
         # Reverse start order: controllers before the API server before etcd,

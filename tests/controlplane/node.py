@@ -25,7 +25,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -303,7 +303,7 @@ class RealNode:
         self.socket = self.dir / "containerd" / "containerd.sock"
         self.cgroup_root = f"/{workdir.name}"
         self._components: list[Process] = []
-        self._netns_before: set[str] = set()
+        self._imported: set[tuple[str, int]] = set()
         self.timings: dict[str, float] = {}
         self.dir.mkdir(parents=True, exist_ok=True)
 
@@ -319,16 +319,19 @@ class RealNode:
         deadline: float,
     ) -> None:
         t0 = time.monotonic()
-        self._netns_before = set(os.listdir(NETNS_DIR)) if NETNS_DIR.is_dir() else set()
         cdir = self.socket.parent
         (cdir / "cni").mkdir(parents=True, exist_ok=True)
         (cdir / "cni" / "10-tflite-node.conflist").write_text(
             json.dumps(cni_config(self.network, self.dir / "ipam"))
         )
         (cdir / "config.toml").write_text(containerd_config(cdir, PAUSE_IMAGE))
-        self._components.append(
-            spawn("containerd", ["containerd", f"--config={cdir / 'config.toml'}"])
-        )
+        # Pulls go through a proxy that is nowhere (the discard port on loopback): an image
+        # that was not imported fails at once instead of reaching a registry off this
+        # machine, through a proxy the environment may name for the package registries.
+        nowhere = "http://127.0.0.1:9"
+        argv = ["env", f"HTTP_PROXY={nowhere}", f"HTTPS_PROXY={nowhere}", "NO_PROXY=",
+                "containerd", f"--config={cdir / 'config.toml'}"]  # fmt: skip
+        self._components.append(spawn("containerd", argv))
         self._wait(self.socket.exists, deadline, "the containerd socket")
         self.timings["containerd"] = time.monotonic() - t0
 
@@ -377,8 +380,18 @@ class RealNode:
         self.timings["start"] = time.monotonic() - t0
 
     def import_image(self, tar: Path) -> None:
-        """Puts an image tarball (docker-archive or OCI) into the runtime; no registry involved."""
+        """Puts an image tarball (docker-archive or OCI) into the runtime; no registry involved.
+
+        A tar already imported into this node is not read again (the converter's is 2.6 GB);
+        the image tars are named by content (images.py, hack/image-tar.sh).
+        """
+        key = (str(tar), tar.stat().st_mtime_ns)
+        if key in self._imported:
+            return
+        t0 = time.monotonic()
         self.ctr("images", "import", str(tar))
+        self.timings[f"import {tar.name}"] = time.monotonic() - t0
+        self._imported.add(key)
 
     def ctr(self, *args: str, timeout: float = 300) -> str:
         proc = subprocess.run(
@@ -391,6 +404,38 @@ class RealNode:
         if proc.returncode != 0:
             raise NodeError(f"ctr {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc.stdout
+
+    def pod_netns(self) -> set[str]:
+        """Names (in NETNS_DIR) of the network namespaces of this node's pod sandboxes.
+
+        containerd's own record, not "what appeared during the run": another test session
+        on this machine makes its pods' namespaces in the same directory meanwhile.
+        """
+        names: set[str] = set()
+        try:
+            ids = self.ctr("containers", "ls", "-q", timeout=10).split()
+        except (NodeError, subprocess.TimeoutExpired):
+            return names
+        for cid in ids:
+            try:
+                info = json.loads(self.ctr("containers", "info", cid, timeout=10))
+            except (NodeError, subprocess.TimeoutExpired, ValueError):
+                continue
+            for ns in (info.get("Spec") or {}).get("linux", {}).get("namespaces", []):
+                path = Path(ns.get("path") or "/")
+                if ns.get("type") == "network" and path.parent == NETNS_DIR:
+                    names.add(path.name)
+        return names
+
+    def task_status(self, container_id: str) -> str | None:
+        """containerd's word on a container's task (RUNNING, STOPPED, ...); None once it has
+        none. `container_id` as Pod status gives it (containerd://ID) or bare."""
+        cid = container_id.removeprefix("containerd://")
+        for line in self.ctr("tasks", "ls", timeout=10).splitlines()[1:]:
+            fields = line.split()
+            if fields and fields[0] == cid:
+                return fields[-1]
+        return None
 
     def running_tasks(self) -> int:
         try:
@@ -418,9 +463,17 @@ class RealNode:
         for hierarchy in CGROUP_FS.iterdir():
             if (hierarchy / "cgroup.procs").exists():
                 (hierarchy / self.cgroup_root.lstrip("/")).mkdir(exist_ok=True)
+        # A new cgroup weighs as one busy process (1024) against every process of the
+        # machine; the node's pods together get the weight of as many as it has CPUs, what
+        # the kubelet gives its kubepods cgroup below, so that on a machine shared with other
+        # jobs a converter pod is not starved where a converter process would not be.
+        shares = CGROUP_FS / "cpu" / self.cgroup_root.lstrip("/") / "cpu.shares"
+        with contextlib.suppress(OSError):
+            shares.write_text(str(1024 * (os.cpu_count() or 1)))
 
     def stop(self, drain: Callable[[], None] | None = None) -> None:
         """Lets the kubelet stop its pods (so the CNI plugin frees their network), then sweeps."""
+        netns = self.pod_netns() if any(c.alive() for c in self._components) else set()
         if drain is not None and any(c.alive() for c in self._components):
             with contextlib.suppress(Exception):
                 drain()
@@ -429,10 +482,10 @@ class RealNode:
                     time.sleep(0.3)
         for c in reversed(self._components):
             c.stop()
-        sweep(self.dir.parent, netns_before=self._netns_before)
+        sweep(self.dir.parent, netns=netns)
 
 
-def sweep(workdir: Path, *, netns_before: set[str] | None = None) -> None:
+def sweep(workdir: Path, *, netns: Iterable[str] = ()) -> None:
     """Undoes a node's host state; also used on the workdir of a crashed run."""
     node_dir = workdir / "node"
     try:
@@ -460,13 +513,13 @@ def sweep(workdir: Path, *, netns_before: set[str] | None = None) -> None:
     ]
     for target in sorted(mounts, key=len, reverse=True):
         subprocess.run(["umount", "-l", target], capture_output=True, check=False)
-    # Pod network namespaces containerd made and did not get to remove.
-    if netns_before is not None and NETNS_DIR.is_dir():
-        for name in set(os.listdir(NETNS_DIR)) - netns_before:
-            if name.startswith("cni-"):
-                subprocess.run(["umount", "-l", str(NETNS_DIR / name)], capture_output=True)
-                with contextlib.suppress(OSError):
-                    (NETNS_DIR / name).unlink()
+    # Our pods' network namespaces that containerd did not get to remove (only ours:
+    # see RealNode.pod_netns).
+    for name in netns:
+        if (NETNS_DIR / name).exists():
+            subprocess.run(["umount", "-l", str(NETNS_DIR / name)], capture_output=True)
+            with contextlib.suppress(OSError):
+                (NETNS_DIR / name).unlink()
     NodeNetwork(state["bridge"], ipaddress.IPv4Network("0.0.0.0/32")).delete()
     for hierarchy in CGROUP_FS.iterdir():
         top = hierarchy / cgroup_root

@@ -1,11 +1,10 @@
 """A tiny Kubernetes REST client on the standard library.
 
-The harness (readiness probes, the kubelet stand-in) talks to the API server
-through this instead of the `kubernetes` package because that package's
-generated API changed shape between releases the project allows (>=31), and
-the harness must keep working whichever one is installed. It speaks plain JSON
-with the paths and field names of the API itself, which also keeps the
-stand-in's code close to what a kubelet sends.
+The harness (readiness probes, node readiness, draining) and the tests talk to
+the API server through this instead of the `kubernetes` package because that
+package's generated API changed shape between releases the project allows
+(>=31), and the harness must keep working whichever one is installed. It speaks
+plain JSON with the paths and field names of the API itself.
 """
 
 from __future__ import annotations
@@ -59,8 +58,8 @@ class Rest:
         content_type: str = "application/json",
         ok: tuple[int, ...] = (200, 201, 202),
     ) -> JSON:
-        # A connection per request: loopback makes it cheap, and it keeps the
-        # client safe to share between the stand-in's threads.
+        # A connection per request: a local server makes it cheap, and it keeps
+        # the client safe to share between threads (tests poll from a thread).
         conn = self._connect(self.timeout)
         try:
             payload = None if body is None else json.dumps(body).encode()

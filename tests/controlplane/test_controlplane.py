@@ -1,9 +1,12 @@
 """Self-tests of the control plane harness, all against the real binaries.
 
 They pin down the behaviours the operator's tests rely on and that a mocked
-API would get wrong: the Job controller's retries, the garbage collector,
-Pod Security admission, structural-schema pruning, CEL, RBAC, and the kubelet
-stand-in's status, paths and termination messages.
+API would get wrong: the Job controller's retries and deadlines, the garbage
+collector stopping what it collects on the node, pods/log and termination
+messages through the kubelet, Pod Security admission, structural-schema
+pruning and CEL. Pods run the probe image on the real node (test_real_node.py
+says what the probe does); what only the node shows (confinement, OOM, the
+network) is in test_real_node.py.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, TypeVar
 import pytest
 
 from controlplane.cluster import KubeCluster, KubectlError
-from controlplane.kubelet_standin import KubeletStandin
+from controlplane.test_real_node import probe_pod, run_to_end, terminated
 
 pytestmark = pytest.mark.controlplane
 
@@ -39,71 +42,51 @@ def get(cluster: KubeCluster, *args: str) -> Any:
     return json.loads(cluster.kubectl("get", "-o", "json", *args).stdout)
 
 
-def job(name: str, command: list[str], **spec: Any) -> dict[str, Any]:
+def job(name: str, probe_args: list[str], **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": name},
-        "spec": {
-            "backoffLimit": 0,
-            **spec,
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [{"name": "main", "image": "unused", "command": command}],
-                }
-            },
-        },
+        "spec": {"backoffLimit": 0, **spec, "template": {"spec": probe_pod(probe_args)["spec"]}},
     }
 
 
-def pod(name: str, command: list[str], **container: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [{"name": "main", "image": "unused", "command": command, **container}],
-        },
-    }
+def container_id(cluster: KubeCluster, namespace: str, pod_name: str) -> str | None:
+    """The pod's container, once the kubelet reports it running."""
+    p = get(cluster, "pod", pod_name, "-n", namespace)
+    for cs in p["status"].get("containerStatuses", []):
+        if "running" in cs["state"]:
+            return str(cs["containerID"])
+    return None
 
 
-def finished_pod(cluster: KubeCluster, namespace: str, name: str) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        p = get(cluster, "pod", name, "-n", namespace)
-        return p if p["status"].get("phase") in ("Succeeded", "Failed") else None
-
-    return eventually(done, 60, f"pod {namespace}/{name} to finish")
-
-
-def test_job_completes_and_kubectl_wait_returns(
-    controller_manager: KubeCluster, namespace: str, kubelet: KubeletStandin
+def test_job_completes_and_its_log_comes_through_the_kubelet(
+    controller_manager: KubeCluster, real_node_cluster: KubeCluster, namespace: str
 ) -> None:
     cluster = controller_manager
-    cluster.apply(job("hello", ["python", "-c", "print(1)"]), namespace)
+    cluster.apply(job("hello", ["exit", "0", "hello"]), namespace)
     cluster.kubectl(
-        "wait", "-n", namespace, "--for=condition=complete", "job/hello", "--timeout=60s"
+        "wait", "-n", namespace, "--for=condition=complete", "job/hello", "--timeout=90s"
     )
     status = get(cluster, "job", "hello", "-n", namespace)["status"]
     assert status["succeeded"] == 1
     pods = get(cluster, "pods", "-n", namespace, "-l", "job-name=hello")["items"]
     assert [p["status"]["phase"] for p in pods] == ["Succeeded"]
-    assert pods[0]["spec"]["nodeName"] == "standin-node"
-    name = pods[0]["metadata"]["name"]
-    assert kubelet.logs(namespace, name) == "1\n"
-    # pods/log goes API server -> the stand-in's /containerLogs, as to a kubelet.
-    assert cluster.kubectl("logs", "-n", namespace, "job/hello").stdout == "1\n"
+    assert pods[0]["spec"]["nodeName"] == real_node_cluster.node.name
+    # pods/log: API server -> the kubelet's /containerLogs (serving cert checked) -> the
+    # file containerd wrote.
+    log = cluster.kubectl("logs", "-n", namespace, "job/hello").stdout
+    assert log.startswith("uid=65532 ") and log.endswith(" hello\n"), log
 
 
 def test_failing_job_retries_then_fails_with_exit_code(
-    controller_manager: KubeCluster, namespace: str
+    controller_manager: KubeCluster, real_node_cluster: KubeCluster, namespace: str
 ) -> None:
     cluster = controller_manager
-    cluster.apply(
-        job("fails", ["python", "-c", "import sys; sys.exit(3)"], backoffLimit=1), namespace
+    cluster.apply(job("fails", ["exit", "3", "bad"], backoffLimit=1), namespace)
+    cluster.kubectl(
+        "wait", "-n", namespace, "--for=condition=failed", "job/fails", "--timeout=120s"
     )
-    cluster.kubectl("wait", "-n", namespace, "--for=condition=failed", "job/fails", "--timeout=90s")
     status = get(cluster, "job", "fails", "-n", namespace)["status"]
     assert status["failed"] == 2
     failed = next(c for c in status["conditions"] if c["type"] == "Failed")
@@ -112,33 +95,30 @@ def test_failing_job_retries_then_fails_with_exit_code(
     assert len(pods) == 2
     for p in pods:
         assert p["status"]["phase"] == "Failed"
-        terminated = p["status"]["containerStatuses"][0]["state"]["terminated"]
-        assert terminated["exitCode"] == 3
-        assert terminated["reason"] == "Error"
+        assert terminated(p)["exitCode"] == 3
+        assert terminated(p)["reason"] == "Error"
 
 
 def test_deleting_owner_garbage_collects_job_and_pods(
-    controller_manager: KubeCluster, namespace: str, kubelet: KubeletStandin
+    controller_manager: KubeCluster, real_node_cluster: KubeCluster, namespace: str
 ) -> None:
-    cluster = controller_manager
+    cluster, node = controller_manager, real_node_cluster.node
     cluster.apply(
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}}, namespace
     )
     owner = get(cluster, "configmap", "owner", "-n", namespace)["metadata"]
-    manifest = job("owned", ["python", "-c", "import time; time.sleep(300)"])
+    manifest = job("owned", ["sleep", "300"])
     manifest["metadata"]["ownerReferences"] = [
         {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["uid"]}
     ]
     cluster.apply(manifest, namespace)
 
-    def running_pod() -> str | None:
+    def running_container() -> str | None:
         items = get(cluster, "pods", "-n", namespace, "-l", "job-name=owned")["items"]
-        if items and items[0]["status"].get("phase") == "Running":
-            return str(items[0]["metadata"]["name"])
-        return None
+        return container_id(cluster, namespace, items[0]["metadata"]["name"]) if items else None
 
-    pod_name = eventually(running_pod, 60, "the Job's pod to run")
-    assert kubelet.running(namespace, pod_name)
+    cid = eventually(running_container, 90, "the Job's pod to run")
+    assert node.task_status(cid) == "RUNNING"
 
     cluster.kubectl("delete", "-n", namespace, "configmap", "owner")
 
@@ -148,7 +128,7 @@ def test_deleting_owner_garbage_collects_job_and_pods(
         return not jobs and not pods
 
     eventually(all_gone, 60, "the garbage collector to remove the Job and its Pod")
-    assert not kubelet.running(namespace, pod_name), "the pod's process should be killed"
+    assert node.task_status(cid) in (None, "STOPPED"), "the container should be stopped"
 
 
 def test_pod_security_admission_rejects_privileged_pod(kube_cluster: KubeCluster) -> None:
@@ -156,7 +136,8 @@ def test_pod_security_admission_rejects_privileged_pod(kube_cluster: KubeCluster
         labels={"pod-security.kubernetes.io/enforce": "restricted"}, prefix="psa-"
     )
     try:
-        privileged = pod("root", ["true"], securityContext={"privileged": True})
+        privileged = probe_pod(["exit", "0", "x"])
+        privileged["spec"]["containers"][0]["securityContext"] = {"privileged": True}
         with pytest.raises(KubectlError) as err:
             kube_cluster.apply(privileged, ns)
         assert 'violates PodSecurity "restricted:latest"' in err.value.stderr
@@ -262,108 +243,50 @@ def test_crd_status_subresource_prunes_undeclared_fields_and_enforces_cel(
         kube_cluster.kubectl("delete", "crd", f"{plural}.{CRD_GROUP}", "--wait=false", check=False)
 
 
-def test_termination_message_reaches_pod_status(kube_cluster: KubeCluster, namespace: str) -> None:
-    writer = "import sys; open(sys.argv[1], 'w').write('converted 3 variants')"
-    kube_cluster.apply(
-        pod("default-path", ["python", "-c", writer, "/dev/termination-log"]), namespace
+def test_termination_message_reaches_pod_status(
+    real_node_cluster: KubeCluster, namespace: str
+) -> None:
+    """The converter's summary travels this way: a file in the container, read by the
+    kubelet; with FallbackToLogsOnError and no file, the log's tail instead."""
+    default = run_to_end(real_node_cluster, namespace, probe_pod(["exit", "0", "3 variants"]))
+    assert terminated(default)["message"].endswith(" 3 variants")
+    assert terminated(default)["reason"] == "Completed"
+
+    custom = probe_pod(["exit", "0", "custom"])
+    (c,) = custom["spec"]["containers"]
+    c["terminationMessagePath"] = "/results/summary"
+    c["env"] = [{"name": "TERMINATION_LOG", "value": "/results/summary"}]
+    assert terminated(run_to_end(real_node_cluster, namespace, custom))["message"].endswith(
+        " custom"
     )
-    kube_cluster.apply(
-        pod(
-            "custom-path",
-            ["python", "-c", writer, "/results/summary"],
-            terminationMessagePath="/results/summary",
-        ),
-        namespace,
-    )
-    crash = "import sys; print('loading model'); print('boom: bad tensor'); sys.exit(2)"
-    kube_cluster.apply(
-        pod(
-            "fallback",
-            ["python", "-c", crash],
-            terminationMessagePolicy="FallbackToLogsOnError",
-        ),
-        namespace,
-    )
-    for name in ("default-path", "custom-path"):
-        p = finished_pod(kube_cluster, namespace, name)
-        assert p["status"]["phase"] == "Succeeded"
-        terminated = p["status"]["containerStatuses"][0]["state"]["terminated"]
-        assert terminated["message"] == "converted 3 variants"
-        assert terminated["reason"] == "Completed"
-    p = finished_pod(kube_cluster, namespace, "fallback")
-    terminated = p["status"]["containerStatuses"][0]["state"]["terminated"]
+
+    # The probe cannot write its file (read-only root, no such directory): only its stdout.
+    fallback = probe_pod(["exit", "2", "boom: bad tensor"])
+    (c,) = fallback["spec"]["containers"]
+    c["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    c["env"] = [{"name": "TERMINATION_LOG", "value": "/nowhere/summary"}]
+    p = run_to_end(real_node_cluster, namespace, fallback)
     assert p["status"]["phase"] == "Failed"
-    assert terminated["exitCode"] == 2
-    assert terminated["message"] == "loading model\nboom: bad tensor\n"
+    assert terminated(p)["exitCode"] == 2
+    message = terminated(p)["message"]
+    assert message.startswith("uid=65532 ") and message.endswith(" boom: bad tensor\n"), message
 
 
-def test_env_and_volume_paths_are_mapped(
-    kube_cluster: KubeCluster, namespace: str, kubelet: KubeletStandin
+def test_job_active_deadline_stops_the_container(
+    controller_manager: KubeCluster, real_node_cluster: KubeCluster, namespace: str
 ) -> None:
-    kube_cluster.apply(
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"k": "v"}},
-        namespace,
-    )
-    script = (
-        "import os, sys; "
-        "open(os.path.join(sys.argv[1], 'out'), 'w').write("
-        "os.environ['POD'] + ' ' + os.environ['NS'] + ' ' + os.environ['FROM_CM'] + ' ' "
-        "+ os.environ['OUT_FILE'] + ' ' + open(sys.argv[2]).read())"
-    )
-    manifest = pod(
-        "paths",
-        ["python", "-c", script, "/work", "/etc/cfg/k"],
-        env=[
-            {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-            {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-            {"name": "FROM_CM", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}},
-            {"name": "OUT_FILE", "value": "/work/out"},
-        ],
-        volumeMounts=[
-            {"name": "scratch", "mountPath": "/work"},
-            {"name": "cfg", "mountPath": "/etc/cfg"},
-        ],
-    )
-    manifest["spec"]["volumes"] = [
-        {"name": "scratch", "emptyDir": {}},
-        {"name": "cfg", "configMap": {"name": "cfg"}},
-    ]
-    kube_cluster.apply(manifest, namespace)
-    p = finished_pod(kube_cluster, namespace, "paths")
-    assert p["status"]["phase"] == "Succeeded", kubelet.logs(namespace, "paths")
-    scratch = kubelet.pod_dir(namespace, "paths") / "volumes" / "scratch"
-    assert (scratch / "out").read_text() == f"paths {namespace} v {scratch}/out v"
-
-
-def test_pod_acts_as_its_service_account_under_rbac(
-    kube_cluster: KubeCluster, namespace: str, kubelet: KubeletStandin
-) -> None:
-    kubectl = str(kube_cluster.bin_dir / "kubectl")
-    kube_cluster.apply(pod("whoami", [kubectl, "auth", "can-i", "list", "secrets"]), namespace)
-    p = finished_pod(kube_cluster, namespace, "whoami")
-    # `can-i` exits 1 and says "no": the default ServiceAccount has no such grant.
-    assert p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 1
-    assert kubelet.logs(namespace, "whoami").strip() == "no"
-
-
-def test_job_active_deadline_kills_the_process(
-    controller_manager: KubeCluster, namespace: str, kubelet: KubeletStandin
-) -> None:
-    cluster = controller_manager
-    cluster.apply(
-        job("slow", ["python", "-c", "import time; time.sleep(300)"], activeDeadlineSeconds=4),
-        namespace,
-    )
+    cluster, node = controller_manager, real_node_cluster.node
+    cluster.apply(job("slow", ["sleep", "300"], activeDeadlineSeconds=6), namespace)
 
     def pod_name() -> str | None:
         items = get(cluster, "pods", "-n", namespace, "-l", "job-name=slow")["items"]
         return str(items[0]["metadata"]["name"]) if items else None
 
     name = eventually(pod_name, 30, "the Job's pod")
-    eventually(lambda: kubelet.running(namespace, name), 30, "the pod's process to start")
+    cid = eventually(lambda: container_id(cluster, namespace, name), 60, "its container to run")
     cluster.kubectl("wait", "-n", namespace, "--for=condition=failed", "job/slow", "--timeout=60s")
     conditions = get(cluster, "job", "slow", "-n", namespace)["status"]["conditions"]
     failed = next(c for c in conditions if c["type"] == "Failed")
     assert failed["reason"] == "DeadlineExceeded"
-    eventually(lambda: not kubelet.running(namespace, name), 30, "the process to be killed")
-    eventually(lambda: not pod_name(), 30, "the Job controller to delete the pod")
+    eventually(lambda: not pod_name(), 60, "the Job controller to delete the pod")
+    eventually(lambda: node.task_status(cid) in (None, "STOPPED"), 30, "the container to stop")

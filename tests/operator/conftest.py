@@ -1,5 +1,6 @@
 """Fixtures for the operator's control-plane tests: restricted namespaces and the operator
-itself as a subprocess with its own RBAC (models and the CRD: tests/shared_fixtures.py)."""
+itself as a subprocess with its own RBAC, its converter pods on the real node (models, the
+CRD and the bucket server pods reach: tests/shared_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -33,14 +34,16 @@ def operator_kubeconfig(kube_cluster, crd, tmp_path_factory) -> Path:
 @pytest.fixture
 def start_operator(
     operator_kubeconfig: Path,
-    fake_gcs: FakeGCS,
+    node_gcs: FakeGCS,
     tmp_path: Path,
 ) -> Iterator[Callable[..., OperatorProcess]]:
+    """Starts the operator (a process here) whose converter pods run on the real node; a
+    test that runs the converter image takes `product_images` too."""
     started: list[OperatorProcess] = []
 
     def start(namespaces: list[str], **kwargs: Any) -> OperatorProcess:
         log = tmp_path / f"operator-{len(started)}.log"
-        op = OperatorProcess(operator_kubeconfig, namespaces, fake_gcs.url, log, **kwargs)
+        op = OperatorProcess(operator_kubeconfig, namespaces, node_gcs.url, log, **kwargs)
         started.append(op)
         return op.start()
 

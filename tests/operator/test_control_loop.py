@@ -2,9 +2,12 @@
 edits while queued, Jobs refused or taken by name, Jobs deleted by hand, pods that cannot be
 created, settled results after pods vanish and the operator restarts.
 
-Most tests here run converter pods as `sleep` (the operator's --converter-command): what is
-under test is the operator's reading of Jobs and pods, and a pod that stays Running is what
-these scenarios need. The tests whose point is a real result run the real converter.
+Most tests here run converter pods as the test node's probe image sleeping (the operator's
+--converter-image and --converter-command): what is under test is the operator's reading of
+Jobs and pods, and a pod that stays Running is what these scenarios need. The probe is a
+static binary built with the node (no `make images` needed), starts in a fraction of a second
+and leaves when its pod is deleted (SIGTERM). The tests whose point is a real result run the
+real converter image (product_images).
 """
 
 from __future__ import annotations
@@ -27,10 +30,14 @@ from test_operator_controlplane import (
 )
 
 from cluster_helpers import wait_for
+from controlplane.images import PROBE_IMAGE
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.gcs, pytest.mark.slow]
 
-SLEEPER = ["--converter-command", json.dumps(["sleep", "600"])]
+SLEEPER = [
+    "--converter-image", PROBE_IMAGE,
+    "--converter-command", json.dumps(["/probe", "sleep", "600"]),
+]  # fmt: skip
 
 
 def _spec(uri: str = "gs://models/m", out: str = "gs://out/m/", **extra: Any) -> dict[str, Any]:
@@ -177,14 +184,20 @@ def test_pods_that_cannot_be_created_are_named_with_the_fix(
 
 
 def test_a_settled_result_survives_lost_pods_and_a_restart(
-    kube_cluster, crd, restricted_namespace, start_operator, model_uris, fake_gcs
+    kube_cluster,
+    crd,
+    restricted_namespace,
+    start_operator,
+    product_images,
+    node_model_uris,
+    node_gcs,
 ):
     """Scenario 2: pods gone (pod GC, node removed), operator restarted: the resume must not
     rewrite Succeeded without its figures."""
     ns = restricted_namespace
     op = start_operator([ns])
-    out = f"gs://{fake_gcs.create_bucket().name}/kept/"
-    kube_cluster.apply(conversion("kept", _spec(uri=model_uris["dense"], out=out)), ns)
+    out = f"gs://{node_gcs.create_bucket().name}/kept/"
+    kube_cluster.apply(conversion("kept", _spec(uri=node_model_uris["dense"], out=out)), ns)
     before = wait_for(lambda: ready(kube_cluster, ns, "kept"), READY_TIMEOUT, "Ready",
                       diag=lambda: describe(kube_cluster, ns, op))  # fmt: skip
     assert before["status"]["variants"] and before["status"]["reportUri"]
@@ -201,14 +214,20 @@ def test_a_settled_result_survives_lost_pods_and_a_restart(
 
 
 def test_a_zero_job_ttl_does_not_turn_success_into_job_deleted(
-    kube_cluster, crd, restricted_namespace, start_operator, model_uris, fake_gcs
+    kube_cluster,
+    crd,
+    restricted_namespace,
+    start_operator,
+    product_images,
+    node_model_uris,
+    node_gcs,
 ):
     """Scenario 9's other half: TTL 0 deletes the Job the moment it finishes; the operator
     only starts the TTL once the result is in the status."""
     ns = restricted_namespace
     op = start_operator([ns], extra=["--job-ttl-seconds", "0"])
-    out = f"gs://{fake_gcs.create_bucket().name}/ttl0/"
-    kube_cluster.apply(conversion("ttl0", _spec(uri=model_uris["dense"], out=out)), ns)
+    out = f"gs://{node_gcs.create_bucket().name}/ttl0/"
+    kube_cluster.apply(conversion("ttl0", _spec(uri=node_model_uris["dense"], out=out)), ns)
     obj = wait_for(lambda: ready(kube_cluster, ns, "ttl0"), READY_TIMEOUT, "Ready",
                    diag=lambda: describe(kube_cluster, ns, op))  # fmt: skip
     assert obj["status"]["variants"][0]["ok"] is True

@@ -1,9 +1,10 @@
 """The operator on a real control plane: kube-apiserver (CRD schema, CEL, Pod Security
-admission, RBAC), kube-controller-manager (Job controller, garbage collector, TTL), the kubelet
-stand-in running the real converter, and fake-gcs-server for the buckets.
+admission, RBAC), kube-controller-manager (Job controller, garbage collector, TTL), a real
+node (kubelet, containerd) running the converter image, and fake-gcs-server for the buckets.
 
 The operator runs as a subprocess (`python -m tflite_operator.controller.main`) with the RBAC
-of rbac.yaml, so a test can SIGKILL it and start it again.
+of rbac.yaml, so a test can SIGKILL it and start it again (cluster_helpers.OperatorProcess
+says why it is not the chart's pod here).
 """
 
 from __future__ import annotations
@@ -173,14 +174,20 @@ def _sample(name: str) -> dict[str, Any]:
 
 
 def test_sample_converts_and_turns_ready(
-    kube_cluster, crd, restricted_namespace, start_operator, model_uris, fake_gcs
+    kube_cluster,
+    crd,
+    restricted_namespace,
+    start_operator,
+    product_images,
+    node_model_uris,
+    node_gcs,
 ):
     ns = restricted_namespace
     op = start_operator([ns])
     doc = _sample("mobile-gpu-fp16.yaml")
     name = doc["metadata"]["name"]
-    out_uri = f"gs://{fake_gcs.create_bucket().name}/gpu/"
-    doc["spec"]["source"]["uri"] = model_uris["dense"]
+    out_uri = f"gs://{node_gcs.create_bucket().name}/gpu/"
+    doc["spec"]["source"]["uri"] = node_model_uris["dense"]
     doc["spec"]["output"]["uri"] = out_uri
     doc["spec"]["benchmark"]["runs"] = 20
     kube_cluster.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(doc))
@@ -196,7 +203,7 @@ def test_sample_converts_and_turns_ready(
     (c,) = pod_spec["containers"]
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert parse_spec(json.loads(env["TFLITE_OPERATOR_SPEC"])) == parse_spec(doc["spec"])
-    assert env["STORAGE_EMULATOR_HOST"] == fake_gcs.url  # the operator's --converter-env
+    assert env["STORAGE_EMULATOR_HOST"] == node_gcs.url  # the operator's --converter-env
     assert c["command"] == ["tflite-operator", "job"]
     assert pod_spec["automountServiceAccountToken"] is False
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
@@ -222,11 +229,11 @@ def test_sample_converts_and_turns_ready(
     assert status["jobName"] == f"{name}-g1" and status["startTime"] <= status["completionTime"]
     (fp16,) = status["variants"]
     assert fp16["ok"] is True and fp16["uri"] == f"{out_uri}fp16.tflite"
-    published = fake_gcs.read(fp16["uri"])
+    published = node_gcs.read(fp16["uri"])
     assert published is not None and len(published) == fp16["sizeBytes"] > 0
     assert fp16["compressionRatio"] > 0 and fp16["p50Ms"] > 0 and fp16["maxAbsError"] < 0.01
     assert status["selected"]["name"] == "fp16" and status["selected"]["sizeBytes"] > 0
-    assert fake_gcs.read(status["reportUri"]) is not None
+    assert node_gcs.read(status["reportUri"]) is not None
     c = conditions({"status": status})
     assert c["Reconciling"]["status"] == "False" and c["Stalled"]["status"] == "False"
     assert c["TargetMet"]["status"] == "True"
@@ -252,13 +259,19 @@ def test_sample_converts_and_turns_ready(
 
 
 def test_spec_change_replaces_the_job_and_deletion_collects_it(
-    kube_cluster, crd, restricted_namespace, start_operator, model_uris, fake_gcs
+    kube_cluster,
+    crd,
+    restricted_namespace,
+    start_operator,
+    product_images,
+    node_model_uris,
+    node_gcs,
 ):
     ns = restricted_namespace
     op = start_operator([ns])
-    out_uri = f"gs://{fake_gcs.create_bucket().name}/m/"
+    out_uri = f"gs://{node_gcs.create_bucket().name}/m/"
     spec = {
-        "source": {"uri": model_uris["dense"]},
+        "source": {"uri": node_model_uris["dense"]},
         "output": {"uri": out_uri, "overwrite": True},
         "variants": [{"name": "fp32"}],
         **FAST,
@@ -292,7 +305,7 @@ def test_spec_change_replaces_the_job_and_deletion_collects_it(
         lambda: not jobs(kube_cluster, ns, "evolving"), 60, "the garbage collector to take the Job"
     )
     # The outputs stay: spec.output.deleteOnResourceDeletion is false.
-    assert fake_gcs.read(f"{out_uri}fp16.tflite") is not None
+    assert node_gcs.read(f"{out_uri}fp16.tflite") is not None
 
 
 def _cli_removes_outputs() -> bool:
@@ -303,15 +316,21 @@ def _cli_removes_outputs() -> bool:
 
 
 def test_outputs_removed_with_the_resource_when_asked(
-    kube_cluster, crd, restricted_namespace, start_operator, model_uris, fake_gcs
+    kube_cluster,
+    crd,
+    restricted_namespace,
+    start_operator,
+    product_images,
+    node_model_uris,
+    node_gcs,
 ):
     if not _cli_removes_outputs():
         pytest.skip("the converter CLI has no `tflite-operator job --delete-outputs` yet")
     ns = restricted_namespace
     op = start_operator([ns])
-    out_uri = f"gs://{fake_gcs.create_bucket().name}/gone/"
+    out_uri = f"gs://{node_gcs.create_bucket().name}/gone/"
     spec = {
-        "source": {"uri": model_uris["dense"]},
+        "source": {"uri": node_model_uris["dense"]},
         "output": {"uri": out_uri, "deleteOnResourceDeletion": True},
         "variants": [{"name": "fp32"}],
         **FAST,
@@ -324,9 +343,9 @@ def test_outputs_removed_with_the_resource_when_asked(
         diag=lambda: describe(kube_cluster, ns, op),
     )
     assert obj["metadata"]["finalizers"]  # Kopf's: the outputs go before the resource does
-    assert fake_gcs.names(out_uri)
+    assert node_gcs.names(out_uri)
     # Something else removed the outputs first: the deletion must not hang on that.
-    fake_gcs.client().bucket(out_uri[5:].split("/")[0]).blob("gone/report.json").delete()
+    node_gcs.client().bucket(out_uri[5:].split("/")[0]).blob("gone/report.json").delete()
     kube_cluster.kubectl("delete", "-n", ns, "tflc", "ephemeral", "--wait=false")
     wait_for(
         lambda: get(kube_cluster, ns, "ephemeral") is None,
@@ -334,23 +353,29 @@ def test_outputs_removed_with_the_resource_when_asked(
         "the resource to be gone",
         diag=lambda: describe(kube_cluster, ns, op),
     )
-    assert fake_gcs.names(out_uri) == []
+    assert node_gcs.names(out_uri) == []
     wait_for(lambda: not jobs(kube_cluster, ns, "ephemeral"), 60, "its Job to be collected")
 
 
 def test_converter_failures_end_stalled_with_the_cause(
-    kube_cluster, crd, restricted_namespace, start_operator, model_uris, fake_gcs
+    kube_cluster,
+    crd,
+    restricted_namespace,
+    start_operator,
+    product_images,
+    node_model_uris,
+    node_gcs,
 ):
     ns = restricted_namespace
     op = start_operator([ns])
-    out = f"gs://{fake_gcs.create_bucket().name}"
+    out = f"gs://{node_gcs.create_bucket().name}"
     retrying_job = {"backoffLimit": 3}  # would retry, but these exit codes are permanent
     kube_cluster.apply(
         [
             conversion(
                 "no-model",
                 {
-                    "source": {"uri": model_uris["missing"]},
+                    "source": {"uri": node_model_uris["missing"]},
                     "output": {"uri": f"{out}/a/"},
                     "variants": [{"name": "fp32"}],
                     "job": retrying_job,
@@ -360,7 +385,7 @@ def test_converter_failures_end_stalled_with_the_cause(
             conversion(
                 "needs-flex",
                 {
-                    "source": {"uri": model_uris["flex"]},
+                    "source": {"uri": node_model_uris["flex"]},
                     "output": {"uri": f"{out}/b/"},
                     "variants": [{"name": "fp32", "ops": "builtins"}],
                     "job": retrying_job,
@@ -402,13 +427,19 @@ def test_converter_failures_end_stalled_with_the_cause(
 
 
 def test_operator_killed_mid_job_adopts_it_after_restart(
-    kube_cluster, crd, restricted_namespace, start_operator, model_uris, fake_gcs
+    kube_cluster,
+    crd,
+    restricted_namespace,
+    start_operator,
+    product_images,
+    node_model_uris,
+    node_gcs,
 ):
     ns = restricted_namespace
     op = start_operator([ns])
     spec = {
-        "source": {"uri": model_uris["dense"]},
-        "output": {"uri": f"gs://{fake_gcs.create_bucket().name}/r/"},
+        "source": {"uri": node_model_uris["dense"]},
+        "output": {"uri": f"gs://{node_gcs.create_bucket().name}/r/"},
         "variants": [{"name": "fp32"}, {"name": "dyn", "quantization": "dynamic-range"}],
         "benchmark": {"runs": 200},
     }
@@ -423,7 +454,9 @@ def test_operator_killed_mid_job_adopts_it_after_restart(
 
     job = wait_for(running_pod, 60, "the converter pod to run", diag=op.tail)
     op.kill()
-    assert kube_cluster.kubelet.running(ns, pods_of(kube_cluster, ns, job)[0]["metadata"]["name"])
+    # The converter runs on without the operator: the kubelet still reports its container so.
+    (pod,) = pods_of(kube_cluster, ns, job)
+    assert "running" in pod["status"]["containerStatuses"][0]["state"], pod["status"]
     op2 = start_operator([ns])
     obj = wait_for(
         lambda: ready(kube_cluster, ns, "survivor"),
@@ -439,13 +472,19 @@ def test_operator_killed_mid_job_adopts_it_after_restart(
 
 
 def test_a_job_deleted_by_hand_ends_the_conversion_stalled(
-    kube_cluster, crd, restricted_namespace, start_operator, model_uris, fake_gcs
+    kube_cluster,
+    crd,
+    restricted_namespace,
+    start_operator,
+    product_images,
+    node_model_uris,
+    node_gcs,
 ):
     ns = restricted_namespace
     op = start_operator([ns], extra=["--resync-seconds", "2"])
     spec = {
-        "source": {"uri": model_uris["dense"]},
-        "output": {"uri": f"gs://{fake_gcs.create_bucket().name}/x/"},
+        "source": {"uri": node_model_uris["dense"]},
+        "output": {"uri": f"gs://{node_gcs.create_bucket().name}/x/"},
         "variants": [{"name": "fp32"}],
         "benchmark": {"runs": 500},
     }
@@ -477,16 +516,22 @@ def test_a_job_deleted_by_hand_ends_the_conversion_stalled(
 
 
 def test_twenty_conversions_never_exceed_three_jobs(
-    kube_cluster, crd, restricted_namespace, start_operator, model_uris, fake_gcs
+    kube_cluster,
+    crd,
+    restricted_namespace,
+    start_operator,
+    product_images,
+    node_model_uris,
+    node_gcs,
 ):
     ns = restricted_namespace
     op = start_operator([ns], max_jobs=3)
-    bucket = fake_gcs.create_bucket().name
+    bucket = node_gcs.create_bucket().name
     docs = [
         conversion(
             f"batch-{i:02d}",
             {
-                "source": {"uri": model_uris["dense"]},
+                "source": {"uri": node_model_uris["dense"]},
                 "output": {"uri": f"gs://{bucket}/{i:02d}/"},
                 "variants": [{"name": "fp32"}],
                 **FAST,

@@ -122,6 +122,9 @@ def test_job_creation_needs_update_on_finalizers(kube_cluster, namespace, kube_a
     body = _conversion(kube_cluster, namespace)
     job = jb.build_job(body, parse_spec(SPEC), Settings())
     assert job["metadata"]["ownerReferences"][0]["blockOwnerDeletion"] is True
+    # Only its creation is under test: suspended, its pod never asks the node for the default
+    # image (a registry's, which nothing here may reach).
+    job["spec"]["suspend"] = True
 
     # Without the finalizers rule the plugin refuses the Job: the cluster runs it, and the
     # rule is what makes the difference (everything else in rbac.yaml is granted).

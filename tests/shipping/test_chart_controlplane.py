@@ -1,12 +1,14 @@
 """The chart against the real control plane (kube-apiserver, etcd, kube-controller-manager and
-the kubelet stand-in of tests/controlplane).
+the real node of tests/controlplane).
 
 * Every object the chart renders, with default and non-default values, passes the API
   server's own validation (server-side apply, dry run).
-* The chart installed for real: the Deployment controller makes the operator's pod, the
-  kubelet stand-in runs it with the chart's ServiceAccount token (so RBAC is the chart's Role
-  and nothing else), and it converts a model: the Role is enough. Then a verb outside the Role
-  is refused to that identity: the Role is not more than enough.
+* The chart installed for real, with non-default converter values: the Deployment controller
+  makes the operator's pod, the node runs it in the operator image with the chart's
+  ServiceAccount token (so RBAC is the chart's Role and nothing else), and it converts a
+  model in the converter image: the Role is enough. Then a verb outside the Role is refused to
+  that identity: the Role is not more than enough. (test_user_path_real_node.py installs the
+  chart with helm, with the default values, and checks probes, OOM and a rollout.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import yaml
 from shipping_helpers import CI_VALUES, Helm, by_kind, one
 from test_operator_controlplane import FAST, READY_TIMEOUT, conversion, describe, get, jobs
 
-from cluster_helpers import RESTRICTED, free_port, wait_for
+from cluster_helpers import RESTRICTED, wait_for
+from images.helpers import CONVERTER_IMAGE, OPERATOR_IMAGE
 from tflite_operator import __version__
 
 pytestmark = pytest.mark.controlplane
@@ -152,13 +155,16 @@ class ChartInstall:
 
     def log(self) -> str:
         pod = self.pod()
-        if pod is None or self.cluster.kubelet is None:
+        if pod is None:
             return "(no operator pod)"
-        return self.cluster.kubelet.logs(self.release_ns, pod["metadata"]["name"])
+        # pods/log, through the kubelet.
+        return self.cluster.kubectl(
+            "logs", "-n", self.release_ns, pod["metadata"]["name"], check=False
+        ).stdout
 
     def uninstall(self) -> None:
-        # The Deployment first, so that the stand-in stops the operator process before its
-        # namespace (and RBAC) go away under it.
+        # The Deployment first, so that the operator's pod stops before its namespace (and
+        # RBAC) go away under it.
         name = self.deployment["metadata"]["name"]
         self.cluster.kubectl(
             "delete", "-n", self.release_ns, "deployment", name, "--wait=true", "--timeout=60s",
@@ -190,25 +196,30 @@ def _as(kube_cluster, token: str, tmp_path: Path):
 @pytest.mark.gcs
 @pytest.mark.slow
 def test_operator_converts_under_the_charts_identity_and_nothing_more(
-    controller_manager, helm: Helm, model_uris, fake_gcs, tmp_path: Path
+    controller_manager, product_images, helm: Helm, node_model_uris, node_gcs, tmp_path: Path
 ):
     cluster = controller_manager
     release_ns = cluster.create_namespace(prefix="chart-system-")
     watched = cluster.create_namespace(labels=RESTRICTED, prefix="chart-watched-")
     unwatched = cluster.create_namespace(labels=RESTRICTED, prefix="chart-unwatched-")
-    liveness = free_port()
+    op_repo, _, op_tag = OPERATOR_IMAGE.rpartition(":")
+    conv_repo, _, conv_tag = CONVERTER_IMAGE.rpartition(":")
     values = {
+        # Imported into the node (product_images): Never, there is no registry.
+        "image": {"repository": op_repo, "tag": op_tag, "pullPolicy": "Never"},
         "operator": {
             "watchNamespaces": [watched],
-            "livenessPort": liveness,
             "queueRetrySeconds": 1,
             "verbose": True,
+            # No kube-proxy on the test node: the API server's own address.
+            "extraEnv": cluster.pod_apiserver_env,
         },
-        "metrics": {"port": free_port(), "service": {"enabled": True}},
+        "metrics": {"service": {"enabled": True}},
         "converter": {
-            # The stand-in runs commands, not images.
-            "image": {"repository": "tflite-converter", "tag": "test"},
-            "extraEnv": {"STORAGE_EMULATOR_HOST": fake_gcs.url},
+            "image": {"repository": conv_repo, "tag": conv_tag, "pullPolicy": "Never"},
+            "extraEnv": {"STORAGE_EMULATOR_HOST": node_gcs.url},
+            # Rendered and applied; the node's bridge CNI does not enforce it (no policy
+            # engine), so the converter still reaches node_gcs on this machine.
             "networkPolicy": {"enabled": True},
             # The converter defaults reach the Job: its own ServiceAccount, a key Secret
             # mounted (the emulator ignores credentials; the pod must still start with it).
@@ -225,7 +236,7 @@ def test_operator_converts_under_the_charts_identity_and_nothing_more(
     install.apply()
     try:
         _convert_and_probe(
-            cluster, install, watched, unwatched, liveness, model_uris, fake_gcs, tmp_path
+            cluster, install, watched, unwatched, node_model_uris, node_gcs, tmp_path
         )
     finally:
         install.uninstall()
@@ -234,25 +245,22 @@ def test_operator_converts_under_the_charts_identity_and_nothing_more(
 
 
 def _convert_and_probe(
-    cluster, install: ChartInstall, watched: str, unwatched: str, liveness: int,
+    cluster, install: ChartInstall, watched: str, unwatched: str,
     model_uris: dict[str, str], fake_gcs, tmp_path: Path,
 ) -> None:  # fmt: skip
-    import urllib.request
-
-    def live() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{liveness}/healthz", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
+    def ready() -> dict[str, Any] | None:
+        pod = install.pod()
+        conditions = (pod or {}).get("status", {}).get("conditions", [])
+        return (
+            pod if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions) else None
+        )
 
     def diag() -> str:
         pods = cluster.kubectl("get", "pods", "-A", "-o", "wide", check=False).stdout
         return f"{pods}\n--- operator log:\n{install.log()[-6000:]}"
 
-    wait_for(live, 90, "the operator's liveness endpoint (run by the kubelet stand-in)", diag=diag)
-    pod = install.pod()
-    assert pod is not None
+    # Ready: the kubelet's readiness probe reached the operator in its pod.
+    pod = wait_for(ready, 120, "the operator's pod to be Ready", diag=diag)
     assert pod["spec"]["serviceAccountName"] == install.service_account
 
     # The Role is enough: a conversion goes all the way to Ready.

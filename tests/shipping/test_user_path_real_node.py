@@ -23,7 +23,7 @@ from cluster_helpers import RESTRICTED, wait_for
 from controlplane.cluster import KubeCluster
 from controlplane.images import docker_archive
 from gcs_server import FakeGCS, find_binary
-from images.helpers import CONVERTER_IMAGE, OPERATOR_IMAGE, ImagesUnavailable, image_tar
+from images.helpers import CONVERTER_IMAGE, OPERATOR_IMAGE
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.images, pytest.mark.slow]
 
@@ -38,22 +38,15 @@ def _split(image: str) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def node(real_node_cluster: KubeCluster, tmp_path_factory) -> KubeCluster:
-    """The real-node cluster with the product's images and fake-gcs-server's imported."""
-    assert real_node_cluster.node is not None
-    try:
-        tars = [image_tar(OPERATOR_IMAGE), image_tar(CONVERTER_IMAGE)]
-    except ImagesUnavailable as err:
-        from controlplane.fixtures import unavailable
-
-        unavailable(f"{err} (make images)")
+def node(product_images: KubeCluster, tmp_path_factory) -> KubeCluster:
+    """The cluster's real node with the product's images and fake-gcs-server's imported."""
+    assert product_images.node is not None
     binary = find_binary()
     assert binary is not None, "fake-gcs-server comes with the dev dependencies"
     gcs_tar = tmp_path_factory.mktemp("gcs-image") / "fake-gcs-server.tar"
     gcs_tar.write_bytes(docker_archive(binary.read_bytes(), "fake-gcs-server", GCS_IMAGE))
-    for tar in (*tars, gcs_tar):
-        real_node_cluster.node.import_image(tar)
-    return real_node_cluster
+    product_images.node.import_image(gcs_tar)
+    return product_images
 
 
 def _gcs_pod() -> dict[str, Any]:

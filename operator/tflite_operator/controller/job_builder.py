@@ -99,8 +99,8 @@ def _env(meta: Mapping[str, Any], spec: ConversionSpec, settings: Settings) -> l
         NAME_ENV: meta["name"],
         UID_ENV: meta["uid"],
         GENERATION_ENV: str(meta["generation"]),
-        # Named although it is the converter's default: a runtime that maps the file elsewhere
-        # (the test suite's kubelet stand-in) rewrites paths it finds in the environment.
+        # Named although it is the converter's default: the file the converter writes and
+        # the terminationMessagePath the kubelet reads are spelled out side by side.
         TERMINATION_LOG_ENV: TERMINATION_LOG,
         # The root file system is read-only: temp files and caches go to the emptyDir.
         "TMPDIR": SCRATCH,

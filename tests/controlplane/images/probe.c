@@ -5,7 +5,7 @@
  *   probe exit CODE MESSAGE   identity report + MESSAGE, then exit CODE
  *   probe alloc MIB           allocate and touch MIB MiB (to meet a memory limit)
  *   probe connect IP PORT     TCP connect; exit 0 when it connects, 1 if not
- *   probe sleep SECONDS       sleep, then exit 0
+ *   probe sleep SECONDS       sleep, then exit 0 (143 at once on SIGTERM)
  *
  * IP is numeric: a static glibc cannot use NSS, and there is no DNS here. An
  * empty IP or PORT means $KUBERNETES_SERVICE_HOST / $KUBERNETES_SERVICE_PORT. */
@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,11 +110,19 @@ static int mode_connect(const char *ip, const char *port) {
     return 0;
 }
 
+static void on_term(int sig) {
+    (void)sig;
+    _exit(143);
+}
+
 int main(int argc, char **argv) {
     if (argc >= 4 && strcmp(argv[1], "exit") == 0) return mode_exit(atoi(argv[2]), argv[3]);
     if (argc >= 3 && strcmp(argv[1], "alloc") == 0) return mode_alloc(atol(argv[2]));
     if (argc >= 4 && strcmp(argv[1], "connect") == 0) return mode_connect(argv[2], argv[3]);
     if (argc >= 3 && strcmp(argv[1], "sleep") == 0) {
+        /* PID 1 of its container: the kernel ignores SIGTERM unless handled, and a
+         * deleted pod would then hold the node for its whole grace period. */
+        signal(SIGTERM, on_term);
         sleep((unsigned)atoi(argv[2]));
         return 0;
     }
