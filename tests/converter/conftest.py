@@ -16,7 +16,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tflite_operator.api.spec import Variant
+from tflite_operator.api.spec_variant import Variant
 from tflite_operator.converter.convert import ConvertedVariant, convert_variant
 from tflite_operator.converter.data import Samples, load_samples
 from tflite_operator.converter.source import SourceModel, load_source

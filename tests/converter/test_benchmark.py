@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tflite_operator.api.spec import Variant
+from tflite_operator.api.spec_variant import Variant
 from tflite_operator.converter.benchmark import (
     MIN_TIMED_RUNS,
     _worker_failure,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tflite_operator.api.errors import ConversionFailedError, SpecError
-from tflite_operator.api.spec import Variant
+from tflite_operator.api.spec_variant import Variant
 from tflite_operator.converter.convert import (
     calibration_plan,
     check_io_types,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tflite_operator.api.errors import ConversionFailedError
-from tflite_operator.api.spec import Variant
+from tflite_operator.api.spec_variant import Variant
 from tflite_operator.converter.convert import convert_variant
 from tflite_operator.converter.data import synthetic_samples
 from tflite_operator.converter.known_failures import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tflite_operator.api.spec import Variant
+from tflite_operator.api.spec_variant import Variant
 from tflite_operator.converter.convert import convert_variant
 from tflite_operator.converter.litert_runner import (
     NotRunnableError,

@@ -9,7 +9,7 @@ from tflite_operator.api.report import (
     VariantReport,
     VariantStatus,
 )
-from tflite_operator.api.spec import Target
+from tflite_operator.api.spec_checks import Target
 from tflite_operator.converter.target import evaluate_target, select_variant
 
 

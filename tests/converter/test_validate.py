@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tflite_operator.api.errors import SpecError
-from tflite_operator.api.spec import Variant
+from tflite_operator.api.spec_variant import Variant
 from tflite_operator.converter.convert import convert_variant
 from tflite_operator.converter.data import Samples, load_samples
 from tflite_operator.converter.source import load_source

@@ -13,7 +13,7 @@ import pytest
 
 from tflite_operator.api.errors import ConversionFailedError, SpecError
 from tflite_operator.api.manifest import parse_spec
-from tflite_operator.api.spec import Variant
+from tflite_operator.api.spec_variant import Variant
 from tflite_operator.converter import pipeline, resources
 from tflite_operator.converter.resources import WORKERS_ENV, requested_workers
 from tflite_operator.converter.workers import Check, Task, run_tasks
@@ -208,7 +208,7 @@ def test_a_script_without_a_main_guard_still_gets_working_workers(cnn_saved_mode
     # without `if __name__ == "__main__":` would then run again there and kill the worker.
     script = tmp_path / "unguarded.py"
     script.write_text(
-        "from tflite_operator.api.spec import Variant\n"
+        "from tflite_operator.api.spec_variant import Variant\n"
         "from tflite_operator.converter.source import load_source\n"
         "from tflite_operator.converter.workers import Task, run_tasks\n"
         f"model = load_source(__import__('pathlib').Path({str(cnn_saved_model)!r}))\n"

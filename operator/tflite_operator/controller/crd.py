@@ -24,11 +24,11 @@ from typing import Any
 import yaml
 
 from tflite_operator import API_GROUP, API_VERSION, KIND
-from tflite_operator.api.spec import (
+from tflite_operator.api.spec import ConversionSpec
+from tflite_operator.api.spec_variant import (
     ACCURACY_CONTROL_QUANTIZATIONS,
     ALLOWED_IO_TYPES,
     NEEDS_REPRESENTATIVE_DATA,
-    ConversionSpec,
     IOType,
     Quantization,
 )

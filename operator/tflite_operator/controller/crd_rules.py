@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from tflite_operator.api import kube_rules as kr
-from tflite_operator.api.spec import MAX_INPUT_NAME
+from tflite_operator.api.spec_fields import MAX_INPUT_NAME
 
 # Every URI field of the spec: gs:// in a cluster.
 URI_FIELDS = (

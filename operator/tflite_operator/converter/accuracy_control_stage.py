@@ -15,7 +15,8 @@ from collections.abc import Mapping
 
 from tflite_operator.api.errors import ConversionError
 from tflite_operator.api.report import AccuracyControlReport, SignatureCheck, VariantReport
-from tflite_operator.api.spec import ConversionSpec, Variant
+from tflite_operator.api.spec import ConversionSpec
+from tflite_operator.api.spec_variant import Variant
 from tflite_operator.converter import accuracy_control, benchmark, validate
 from tflite_operator.converter.convert import check_io_types
 from tflite_operator.converter.data import Samples

@@ -16,7 +16,7 @@ from typing import Any
 
 from tflite_operator.api.errors import ConversionFailedError, SpecError
 from tflite_operator.api.report import OpsReport, SignatureInfo
-from tflite_operator.api.spec import (
+from tflite_operator.api.spec_variant import (
     NEEDS_REPRESENTATIVE_DATA,
     IOType,
     OpsPolicy,

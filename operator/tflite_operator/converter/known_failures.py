@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from tflite_operator.api.errors import ConversionFailedError
 from tflite_operator.api.report import SignatureInfo
-from tflite_operator.api.spec import OpsPolicy, Quantization, Variant
+from tflite_operator.api.spec_variant import OpsPolicy, Quantization, Variant
 from tflite_operator.converter.converter_errors import (
     meaningful_line,
     unconvertible_element_type,

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tflite_operator.api.report import ConversionFingerprint, Report, VariantReport, VariantStatus
-from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, ConversionSpec, Variant
+from tflite_operator.api.spec import ConversionSpec
+from tflite_operator.api.spec_variant import NEEDS_REPRESENTATIVE_DATA, Variant
 from tflite_operator.storage.ownership import ObjectInfo, Owner
 
 # Relative object name -> version (storage's versions()), per URI the conversion reads.

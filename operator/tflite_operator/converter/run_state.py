@@ -21,7 +21,8 @@ from tflite_operator.api.report import (
     VariantReport,
     VariantStatus,
 )
-from tflite_operator.api.spec import ConversionSpec, Variant
+from tflite_operator.api.spec import ConversionSpec
+from tflite_operator.api.spec_variant import Variant
 from tflite_operator.converter import data, workers
 from tflite_operator.converter.progress import Progress, StageClock
 from tflite_operator.converter.reuse_rules import ReusePlan

@@ -17,7 +17,7 @@ from tflite_operator.api.report import (
     SignatureInfo,
     VariantReport,
 )
-from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, Variant
+from tflite_operator.api.spec_variant import NEEDS_REPRESENTATIVE_DATA, Variant
 from tflite_operator.converter import benchmark, data, validate
 from tflite_operator.converter.run_state import RunState
 

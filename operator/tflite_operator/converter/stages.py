@@ -21,7 +21,8 @@ from tflite_operator.api.report import (
     VariantReport,
     VariantStatus,
 )
-from tflite_operator.api.spec import NEEDS_REPRESENTATIVE_DATA, ConversionSpec, Variant
+from tflite_operator.api.spec import ConversionSpec
+from tflite_operator.api.spec_variant import NEEDS_REPRESENTATIVE_DATA, Variant
 from tflite_operator.converter import (
     data,
     input_shapes,

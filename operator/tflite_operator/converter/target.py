@@ -21,7 +21,7 @@ from tflite_operator.api.report import (
     VariantStatus,
     Verdict,
 )
-from tflite_operator.api.spec import Target
+from tflite_operator.api.spec_checks import Target
 from tflite_operator.converter.ops import not_runnable_reason
 
 

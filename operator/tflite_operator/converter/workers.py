@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tflite_operator.api.errors import ConversionError, ConversionFailedError
 from tflite_operator.api.report import AccuracyReport, SignatureInfo
-from tflite_operator.api.spec import Quantization, Variant
+from tflite_operator.api.spec_variant import Quantization, Variant
 from tflite_operator.converter import resources
 from tflite_operator.converter.convert import ConvertedVariant, convert_variant
 from tflite_operator.converter.data import Samples
