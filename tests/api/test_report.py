@@ -2,11 +2,7 @@
 
 import json
 
-from tflite_operator.api.report import (
-    TERMINATION_MESSAGE_LIMIT,
-    Summary,
-    VariantSummary,
-)
+from tflite_operator.api.report import TERMINATION_MESSAGE_LIMIT, Summary, VariantSummary
 
 
 def test_summary_round_trips_through_the_termination_message():

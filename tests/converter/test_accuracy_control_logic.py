@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from tflite_operator.api.report import LayerError
+from tflite_operator.api.report_metrics import LayerError
 from tflite_operator.converter.accuracy_control import (
     candidates,
     doubling,
@@ -90,7 +90,7 @@ def test_no_candidates_means_no_attempt():
 
 
 def test_the_budget_predicate_is_the_targets_accuracy_part_over_every_signature():
-    from tflite_operator.api.report import AccuracyReport, SignatureCheck
+    from tflite_operator.api.report_metrics import AccuracyReport, SignatureCheck
     from tflite_operator.api.spec_checks import Target
     from tflite_operator.converter.target import accuracy_budgets, accuracy_failures
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tflite_operator.api.errors import SpecError
-from tflite_operator.api.report import SignatureInfo, TensorInfo
+from tflite_operator.api.report_metrics import SignatureInfo, TensorInfo
 from tflite_operator.converter.data import load_samples, synthetic_samples
 
 IMAGE = SignatureInfo(

@@ -14,7 +14,8 @@ import pytest
 
 from tflite_operator.api.errors import SpecError
 from tflite_operator.api.manifest import parse_spec
-from tflite_operator.api.report import SignatureInfo, TensorInfo, VariantStatus
+from tflite_operator.api.report import VariantStatus
+from tflite_operator.api.report_metrics import SignatureInfo, TensorInfo
 from tflite_operator.converter import pipeline
 from tflite_operator.converter.data import load_samples
 from tflite_operator.converter.input_shapes import apply_input_shapes, require_static

@@ -6,10 +6,7 @@ import re
 
 import pytest
 
-from tflite_operator.api.report import (
-    Report,
-    VariantStatus,
-)
+from tflite_operator.api.report import Report, VariantStatus
 from tflite_operator.converter.report_html import (
     format_ms,
     format_percent,

@@ -7,7 +7,8 @@ import hashlib
 import pytest
 
 from tflite_operator.api.manifest import parse_spec
-from tflite_operator.api.report import ConversionFingerprint, VariantReport, VariantStatus
+from tflite_operator.api.report import VariantReport, VariantStatus
+from tflite_operator.api.report_metrics import ConversionFingerprint
 from tflite_operator.converter.reuse_rules import (
     RECHECKED_FIELDS,
     bytes_problem,

@@ -1,13 +1,12 @@
 """Target verdicts and variant selection: pure functions on report data."""
 
-from tflite_operator.api.report import (
+from tflite_operator.api.report import VariantReport, VariantStatus
+from tflite_operator.api.report_metrics import (
     AccuracyReport,
     BenchmarkReport,
     LatencyStats,
     OpsReport,
     SignatureCheck,
-    VariantReport,
-    VariantStatus,
 )
 from tflite_operator.api.spec_checks import Target
 from tflite_operator.converter.target import evaluate_target, select_variant

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from tflite_operator.api.report import LayerError
+from tflite_operator.api.report_metrics import LayerError
 
 T = TypeVar("T")
 

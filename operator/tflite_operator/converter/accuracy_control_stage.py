@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tflite_operator.api.errors import ConversionError
-from tflite_operator.api.report import AccuracyControlReport, SignatureCheck, VariantReport
+from tflite_operator.api.report import VariantReport
+from tflite_operator.api.report_metrics import AccuracyControlReport, SignatureCheck
 from tflite_operator.api.spec import ConversionSpec
 from tflite_operator.api.spec_variant import Variant
 from tflite_operator.converter import accuracy_control, benchmark, validate

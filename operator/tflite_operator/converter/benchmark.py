@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tflite_operator.api.report import BenchmarkReport, LatencyStats
+from tflite_operator.api.report_metrics import BenchmarkReport, LatencyStats
 from tflite_operator.converter.litert_runner import feed, open_runner
 from tflite_operator.converter.ops import NotRunnableError, not_runnable_reason, op_summary
 from tflite_operator.converter.source import SourceModel, first_line, import_tensorflow

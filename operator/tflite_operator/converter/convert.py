@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tflite_operator.api.errors import ConversionFailedError, SpecError
-from tflite_operator.api.report import OpsReport, SignatureInfo
+from tflite_operator.api.report_metrics import OpsReport, SignatureInfo
 from tflite_operator.api.spec_variant import (
     NEEDS_REPRESENTATIVE_DATA,
     IOType,

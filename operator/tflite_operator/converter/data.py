@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tflite_operator.api.errors import SpecError
-from tflite_operator.api.report import DataReport, SignatureInfo, TensorInfo
+from tflite_operator.api.report_metrics import DataReport, SignatureInfo, TensorInfo
 
 DATASET_FIELDS = "spec.variants[].representativeDataset.uri or spec.validation.datasetUri"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from tflite_operator.api.errors import SpecError
-from tflite_operator.api.report import SignatureInfo, TensorInfo
+from tflite_operator.api.report_metrics import SignatureInfo, TensorInfo
 
 FIELD = "spec.source.inputShapes"
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from tflite_operator.api.errors import ConversionFailedError
-from tflite_operator.api.report import SignatureInfo
+from tflite_operator.api.report_metrics import SignatureInfo
 from tflite_operator.api.spec_variant import OpsPolicy, Quantization, Variant
 from tflite_operator.converter.converter_errors import (
     meaningful_line,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ai_edge_litert import schema_py_generated as schema
 
-from tflite_operator.api.report import OpsReport
+from tflite_operator.api.report_metrics import OpsReport
 
 # Select TF ops are custom ops whose custom code is "Flex" + the TensorFlow op name.
 FLEX_PREFIX = "Flex"

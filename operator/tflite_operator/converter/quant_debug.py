@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from tflite_operator.api.report import LayerError
+from tflite_operator.api.report_metrics import LayerError
 from tflite_operator.api.spec_variant import Quantization, Variant
 from tflite_operator.converter.convert import new_converter
 from tflite_operator.converter.converter_settings import applied_settings

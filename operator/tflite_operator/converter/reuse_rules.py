@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tflite_operator.api.report import ConversionFingerprint, Report, VariantReport, VariantStatus
+from tflite_operator.api.report import Report, VariantReport, VariantStatus
+from tflite_operator.api.report_metrics import ConversionFingerprint
 from tflite_operator.api.spec import ConversionSpec
 from tflite_operator.api.spec_variant import NEEDS_REPRESENTATIVE_DATA, Variant
 from tflite_operator.storage.ownership import ObjectInfo, Owner

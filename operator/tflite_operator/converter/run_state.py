@@ -11,15 +11,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from tflite_operator.api.errors import ConversionError
-from tflite_operator.api.report import (
+from tflite_operator.api.report import Report, Selection, VariantReport, VariantStatus
+from tflite_operator.api.report_metrics import (
     AccuracyReport,
     DataReport,
     LatencyStats,
-    Report,
-    Selection,
     SignatureInfo,
-    VariantReport,
-    VariantStatus,
 )
 from tflite_operator.api.spec import ConversionSpec
 from tflite_operator.api.spec_variant import Variant

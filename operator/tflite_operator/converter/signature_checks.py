@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tflite_operator.api.report import (
-    BenchmarkReport,
-    SignatureCheck,
-    SignatureInfo,
-    VariantReport,
-)
+from tflite_operator.api.report import VariantReport
+from tflite_operator.api.report_metrics import BenchmarkReport, SignatureCheck, SignatureInfo
 from tflite_operator.api.spec_variant import NEEDS_REPRESENTATIVE_DATA, Variant
 from tflite_operator.converter import benchmark, data, validate
 from tflite_operator.converter.run_state import RunState

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tflite_operator.api.errors import InvalidSourceError
-from tflite_operator.api.report import SignatureInfo, TensorInfo
+from tflite_operator.api.report_metrics import SignatureInfo, TensorInfo
 from tflite_operator.converter.tf_env import first_line, import_tensorflow
 
 REEXPORT_HINT = "re-export it with tf.saved_model.save or model.export()"

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from tflite_operator.api.errors import InvalidSourceError, SourceNotFoundError, SpecError
-from tflite_operator.api.report import SignatureInfo, TensorInfo
+from tflite_operator.api.report_metrics import SignatureInfo, TensorInfo
 from tflite_operator.converter.input_shapes import Shapes, apply_input_shapes, changed
 from tflite_operator.converter.signature_defs import (
     REEXPORT_HINT,

@@ -17,10 +17,10 @@ from tflite_operator.api.report import (
     REPORT_HTML,
     REPORT_JSON,
     Report,
-    SourceReport,
     VariantReport,
     VariantStatus,
 )
+from tflite_operator.api.report_metrics import SourceReport
 from tflite_operator.api.spec import ConversionSpec
 from tflite_operator.api.spec_variant import NEEDS_REPRESENTATIVE_DATA, Variant
 from tflite_operator.converter import (

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tflite_operator.api.errors import InvalidSourceError
-from tflite_operator.api.report import SignatureInfo
+from tflite_operator.api.report_metrics import SignatureInfo
 from tflite_operator.converter.tf_env import first_line, import_tensorflow
 
 

@@ -12,13 +12,11 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tflite_operator.api.report import (
+from tflite_operator.api.report import Selection, VariantReport, VariantStatus
+from tflite_operator.api.report_metrics import (
     AccuracyReport,
-    Selection,
     SignatureCheck,
     TargetVerdict,
-    VariantReport,
-    VariantStatus,
     Verdict,
 )
 from tflite_operator.api.spec_checks import Target

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflite_operator.api.errors import SpecError, ValidationFailedError
-from tflite_operator.api.report import AccuracyReport, OutputError
+from tflite_operator.api.report_metrics import AccuracyReport, OutputError
 from tflite_operator.converter.data import Samples
 from tflite_operator.converter.litert_runner import (
     NotRunnableError,

@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from tflite_operator.api.errors import ConversionError, ConversionFailedError
-from tflite_operator.api.report import AccuracyReport, SignatureInfo
+from tflite_operator.api.report_metrics import AccuracyReport, SignatureInfo
 from tflite_operator.api.spec_variant import Quantization, Variant
 from tflite_operator.converter import resources
 from tflite_operator.converter.convert import ConvertedVariant, convert_variant
