@@ -4,12 +4,10 @@
     python -m tflite_operator.controller.crd --write    # rewrite crds/tfliteconversions.yaml
     python -m tflite_operator.controller.crd --check    # exit 1 when the file has drifted
 
-pydantic's JSON Schema is turned into a structural OpenAPI v3 schema: $refs inlined, the
-`X | None` unions collapsed (a missing field is the None), exclusive bounds rewritten in the
-OpenAPI 3.0 form. Field rules that need CEL (Kubernetes names and quantities, gs:// URIs) are
-in crd_rules.py. Cross-field rules the pydantic validators enforce are repeated as CEL rules
-built from the same tables (ALLOWED_IO_TYPES, NEEDS_REPRESENTATIVE_DATA), so the apiserver
-rejects what the converter would.
+pydantic's JSON Schema is turned into a structural OpenAPI v3 schema (structural_schema.py).
+Field rules that need CEL (Kubernetes names and quantities, gs:// URIs) are in crd_rules.py;
+the cross-field rules the pydantic validators enforce are repeated in CEL in
+crd_validator_rules.py, so the apiserver rejects what the converter would.
 """
 
 from __future__ import annotations
@@ -25,15 +23,15 @@ import yaml
 
 from tflite_operator import API_GROUP, API_VERSION, KIND
 from tflite_operator.api.spec import ConversionSpec
-from tflite_operator.api.spec_variant import (
-    ACCURACY_CONTROL_QUANTIZATIONS,
-    ALLOWED_IO_TYPES,
-    NEEDS_REPRESENTATIVE_DATA,
-    IOType,
-    Quantization,
-)
+from tflite_operator.api.spec_variant import IOType, Quantization
 from tflite_operator.api.status import ConversionStatus, Phase
 from tflite_operator.controller import crd_rules
+from tflite_operator.controller.crd_validator_rules import (
+    ACCURACY_DROP_NEEDS_LABELS,
+    VARIANTS_UNIQUE,
+    variant_rules,
+)
+from tflite_operator.controller.structural_schema import structural
 
 PLURAL = "tfliteconversions"
 SINGULAR = "tfliteconversion"
@@ -41,167 +39,6 @@ SHORT_NAMES = ["tflc"]
 CATEGORIES = ["tflite"]
 CRD_NAME = f"{PLURAL}.{API_GROUP}"
 CRD_PATH = Path(__file__).resolve().parents[3] / "crds" / f"{PLURAL}.yaml"
-
-# Keys that carry over from JSON Schema to the CRD schema unchanged.
-_KEEP = (
-    "type",
-    "format",
-    "description",
-    "enum",
-    "pattern",
-    "minLength",
-    "maxLength",
-    "minimum",
-    "maximum",
-    "minItems",
-    "maxItems",
-    "minProperties",
-    "maxProperties",
-)
-
-
-class SchemaError(ValueError):
-    pass
-
-
-def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    if "$ref" in node:
-        name = node["$ref"].removeprefix("#/$defs/")
-        siblings = {k: v for k, v in node.items() if k != "$ref"}
-        return {**defs[name], **siblings}
-    return node
-
-
-def structural(node: dict[str, Any], defs: dict[str, Any], where: str = "") -> dict[str, Any]:
-    """One JSON Schema node (pydantic's dialect) as a structural OpenAPI v3 node."""
-    node = _resolve(node, defs)
-    if "anyOf" in node:
-        branches = [b for b in node["anyOf"] if b.get("type") != "null"]
-        if len(branches) != 1:
-            # A real union has no structural form; the model must not use one.
-            raise SchemaError(f"{where or 'root'}: unions other than X | None are not supported")
-        outer = {k: v for k, v in node.items() if k != "anyOf"}
-        node = {**_resolve(branches[0], defs), **outer}
-    if "allOf" in node:
-        raise SchemaError(f"{where}: allOf is not supported")
-
-    out: dict[str, Any] = {k: node[k] for k in _KEEP if k in node}
-    if "exclusiveMinimum" in node:
-        out["minimum"] = node["exclusiveMinimum"]
-        out["exclusiveMinimum"] = True
-    if "exclusiveMaximum" in node:
-        out["maximum"] = node["exclusiveMaximum"]
-        out["exclusiveMaximum"] = True
-    if "enum" in node and "type" not in out:
-        out["type"] = "string"
-
-    kind = out.get("type")
-    if kind == "object":
-        props = node.get("properties") or {}
-        if props:
-            out["properties"] = {
-                key: structural(sub, defs, f"{where}.{key}") for key, sub in props.items()
-            }
-            if node.get("required"):
-                out["required"] = list(node["required"])
-        extra = node.get("additionalProperties")
-        if isinstance(extra, dict):
-            if props:
-                raise SchemaError(f"{where}: properties and additionalProperties together")
-            out["additionalProperties"] = structural(extra, defs, f"{where}.*")
-        elif not props:
-            # dict[str, Any]: an open object the apiserver must keep as it is.
-            out["x-kubernetes-preserve-unknown-fields"] = True
-    elif kind == "array":
-        out["items"] = structural(node["items"], defs, f"{where}[]")
-    elif kind is None:
-        raise SchemaError(f"{where}: no type")
-
-    if "default" in node and node["default"] is not None:
-        default = node["default"]
-        if kind == "object":
-            if out.get("required"):
-                raise SchemaError(f"{where}: a default for an object with required fields")
-            # `{}` and the apiserver fills the nested defaults in: the same as pydantic does.
-            default = {}
-        out["default"] = default
-    return out
-
-
-def _quoted(values: tuple[str, ...] | list[str]) -> str:
-    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
-
-
-def _cel_map(mapping: dict[str, str]) -> str:
-    return "{" + ", ".join(f"'{k}': '{v}'" for k, v in mapping.items()) + "}"
-
-
-def variant_rules() -> list[dict[str, Any]]:
-    """The Variant model's validator, in CEL."""
-    quants_for: dict[str, list[str]] = {str(t): [] for t in IOType}
-    for quant, io_types in ALLOWED_IO_TYPES.items():
-        for t in io_types:
-            quants_for[str(t)].append(str(quant))
-    needs = {t: " or ".join(q) for t, q in quants_for.items()}
-    allowed = {str(q): " or ".join(str(t) for t in ts) for q, ts in ALLOWED_IO_TYPES.items()}
-    quant_map = "{" + ", ".join(f"'{t}': {_quoted(q)}" for t, q in quants_for.items()) + "}"
-    rep_quants = _quoted([str(q) for q in NEEDS_REPRESENTATIVE_DATA])
-    control_quants = _quoted([str(q) for q in ACCURACY_CONTROL_QUANTIZATIONS])
-    return [
-        {
-            "rule": f"self.quantization in {quant_map}[self.ioType]",
-            "messageExpression": (
-                '"variant \'" + self.name + "\': ioType " + self.ioType + '
-                f"' needs quantization ' + {_cel_map(needs)}[self.ioType] + "
-                "'; with quantization ' + self.quantization + ' use ioType ' + "
-                f"{_cel_map(allowed)}[self.quantization]"
-            ),
-            "fieldPath": ".ioType",
-            "reason": "FieldValueInvalid",
-        },
-        {
-            "rule": f"!has(self.representativeDataset) || self.quantization in {rep_quants}",
-            "messageExpression": (
-                '"variant \'" + self.name + "\': representativeDataset is only used by '
-                f"{' and '.join(str(q) for q in NEEDS_REPRESENTATIVE_DATA)} quantization; "
-                'remove it or change quantization"'
-            ),
-            "fieldPath": ".representativeDataset",
-            "reason": "FieldValueInvalid",
-        },
-        {
-            "rule": f"!has(self.accuracyControl) || self.quantization in {control_quants}",
-            "messageExpression": (
-                '"variant \'" + self.name + "\': accuracyControl keeps layers of an int8 or '
-                'int16x8 model in float; with quantization " + self.quantization + " there is '
-                'nothing to keep in float: remove accuracyControl or set quantization: int8"'
-            ),
-            "fieldPath": ".accuracyControl",
-            "reason": "FieldValueInvalid",
-        },
-    ]
-
-
-VARIANTS_UNIQUE = {
-    "rule": "self.all(x, self.exists_one(y, y.name == x.name))",
-    "message": "variant names must be unique",
-    # Not FieldValueDuplicate: the apiserver drops the message for that reason.
-    "reason": "FieldValueInvalid",
-}
-
-
-# ConversionSpec._accuracy_drop_has_labels, in CEL. target and validation have defaults ({}),
-# but a rule must not rely on defaulting having run, hence the has() guards.
-ACCURACY_DROP_NEEDS_LABELS = {
-    "rule": "!has(self.target) || !has(self.target.maxAccuracyDrop) || "
-    "(has(self.validation) && has(self.validation.datasetUri) && "
-    "(!has(self.validation.enabled) || self.validation.enabled))",
-    "message": "target.maxAccuracyDrop compares task accuracy on labelled samples: set "
-    "validation.datasetUri to an .npz file with the inputs and a labels array (and keep "
-    "validation.enabled true), or remove target.maxAccuracyDrop",
-    "fieldPath": ".target.maxAccuracyDrop",
-    "reason": "FieldValueInvalid",
-}
 
 
 def spec_schema() -> dict[str, Any]:
