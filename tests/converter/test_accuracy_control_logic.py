@@ -92,7 +92,7 @@ def test_no_candidates_means_no_attempt():
 def test_the_budget_predicate_is_the_targets_accuracy_part_over_every_signature():
     from tflite_operator.api.report_metrics import AccuracyReport, SignatureCheck
     from tflite_operator.api.spec_checks import Target
-    from tflite_operator.converter.target import accuracy_budgets, accuracy_failures
+    from tflite_operator.converter.accuracy_budgets import accuracy_budgets, accuracy_failures
 
     target = Target(max_output_error=0.1, min_top1_agreement=0.9, max_model_size_bytes=1)
 

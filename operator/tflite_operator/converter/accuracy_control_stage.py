@@ -19,6 +19,11 @@ from tflite_operator.api.report_metrics import AccuracyControlReport, SignatureC
 from tflite_operator.api.spec import ConversionSpec
 from tflite_operator.api.spec_variant import Variant
 from tflite_operator.converter import accuracy_control, benchmark, validate
+from tflite_operator.converter.accuracy_budgets import (
+    METRIC_BUDGETS,
+    accuracy_budgets,
+    accuracy_failures,
+)
 from tflite_operator.converter.convert import check_io_types
 from tflite_operator.converter.data import Samples
 from tflite_operator.converter.ops import op_summary
@@ -26,7 +31,6 @@ from tflite_operator.converter.quant_debug import LayerDebugger, unsupported_rea
 from tflite_operator.converter.run_state import RunState
 from tflite_operator.converter.signature_checks import validation_samples
 from tflite_operator.converter.source import SourceModel, first_line
-from tflite_operator.converter.target import METRIC_BUDGETS, accuracy_budgets, accuracy_failures
 
 STAGE = "accuracy-control"
 # Runs per model for the latency cost: a few, since the benchmark stage times the result fully.

@@ -8,18 +8,16 @@ spec.target.allowUnverified lets it be selected.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from tflite_operator.api.report import Selection, VariantReport, VariantStatus
 from tflite_operator.api.report_metrics import (
-    AccuracyReport,
     SignatureCheck,
     TargetVerdict,
     Verdict,
 )
 from tflite_operator.api.spec_checks import Target
+from tflite_operator.converter.accuracy_budgets import check_accuracy, signature_suffix
 from tflite_operator.converter.ops import not_runnable_reason
 
 
@@ -45,7 +43,7 @@ def evaluate_target(
         failed.append(f"size {variant.size_bytes} B exceeds maxModelSizeBytes {max_size} B")
     if target.max_latency_ms is not None:
         _latency(checks, target.max_latency_ms, failed, unknown)
-    _accuracy(checks, target, tolerance, failed, unknown)
+    check_accuracy(checks, target, tolerance, failed, unknown)
     if target.allowed_ops is not None and variant.ops is not None:
         allowed = set(target.allowed_ops)
         used = [*variant.ops.builtin, *variant.ops.select_tf, *variant.ops.custom]
@@ -71,59 +69,11 @@ def evaluate_target(
     )
 
 
-def _accuracy(
-    checks: list[SignatureCheck],
-    target: Target,
-    tolerance: float | None,
-    failed: list[str],
-    unknown: list[tuple[str, str]],
-) -> None:
-    """The accuracy budgets: what keeping layers in float can fix (accuracy_failures)."""
-    if tolerance is not None:
-        _error(checks, tolerance, failed, unknown)
-    if target.min_top1_agreement is not None:
-        _agreement(checks, target.min_top1_agreement, failed, unknown)
-    for budget in METRIC_BUDGETS:
-        limit = getattr(target, budget.attribute)
-        if limit is not None:
-            _metric(checks, budget, limit, failed, unknown)
-
-
-def accuracy_budgets(target: Target, tolerance: float | None) -> list[str]:
-    """The accuracy budgets in force, as the user wrote them ("maxOutputError 0.05")."""
-    budgets = []
-    if tolerance is not None:
-        budgets.append(f"maxOutputError {tolerance}")
-    if target.min_top1_agreement is not None:
-        budgets.append(f"minTop1Agreement {target.min_top1_agreement}")
-    for budget in METRIC_BUDGETS:
-        limit = getattr(target, budget.attribute)
-        if limit is not None:
-            budgets.append(f"{budget.field} {limit}")
-    return budgets
-
-
-def accuracy_failures(
-    checks: list[SignatureCheck], target: Target, tolerance: float | None
-) -> list[str]:
-    """Every unmet (or unmeasured) accuracy budget over the signatures' checks: the predicate
-    accuracy control searches with, so a budget added to _accuracy is one it works towards."""
-    failed: list[str] = []
-    unknown: list[tuple[str, str]] = []
-    _accuracy(checks, target, tolerance, failed, unknown)
-    return failed + [why for _, why in unknown]
-
-
 def _checks(variant: VariantReport) -> list[SignatureCheck]:
     """Each selected signature's figures; reports without them have the primary's only."""
     if variant.signature_checks:
         return variant.signature_checks
     return [SignatureCheck(key="", accuracy=variant.accuracy, benchmark=variant.benchmark)]
-
-
-def _where(check: SignatureCheck, checks: list[SignatureCheck]) -> str:
-    """Which signature a figure comes from, when there is more than one to tell apart."""
-    return f" (signature {check.key!r})" if len(checks) > 1 else ""
 
 
 def _latency(
@@ -136,7 +86,7 @@ def _latency(
     if missing:
         bench = missing[0].benchmark
         why = bench.reason if bench and bench.reason else "benchmark disabled"
-        where = _where(missing[0], checks)
+        where = signature_suffix(missing[0], checks)
         unknown.append(
             ("maxLatencyMs", f"latency unknown{where} ({why}); maxLatencyMs {budget} ms")
         )
@@ -144,49 +94,8 @@ def _latency(
     worst, p50 = max(measured, key=lambda m: m[1])
     if p50 > budget:
         failed.append(
-            f"p50 latency {p50:.2f} ms{_where(worst, checks)} exceeds maxLatencyMs {budget} ms"
-        )
-
-
-def _error(
-    checks: list[SignatureCheck],
-    tolerance: float,
-    failed: list[str],
-    unknown: list[tuple[str, str]],
-) -> None:
-    measured = [(c, c.accuracy.max_abs_error) for c in checks if c.accuracy]
-    if len(measured) < len(checks):
-        unknown.append(
-            ("maxOutputError", f"output error unknown (validation not run); budget {tolerance}")
-        )
-        return
-    worst, error = max(measured, key=lambda m: m[1])
-    if error > tolerance:
-        failed.append(
-            f"max abs error {error:.4g}{_where(worst, checks)} exceeds maxOutputError {tolerance}"
-        )
-
-
-def _agreement(
-    checks: list[SignatureCheck], minimum: float, failed: list[str], unknown: list[tuple[str, str]]
-) -> None:
-    # Top-1 agreement applies to the signatures with a classifier-like output; the others
-    # have no argmax to agree on. At least one must have it, or the budget is unchecked.
-    measured = [
-        (c, c.accuracy.top1_agreement)
-        for c in checks
-        if c.accuracy and c.accuracy.top1_agreement is not None
-    ]
-    if not measured or any(c.accuracy is None for c in checks):
-        unknown.append(
-            ("minTop1Agreement", "top-1 agreement unknown (no classifier output validated)")
-        )
-        return
-    worst, agreement = min(measured, key=lambda m: m[1])
-    if agreement < minimum:
-        failed.append(
-            f"top-1 agreement {agreement:.3f}{_where(worst, checks)} below minTop1Agreement "
-            f"{minimum}"
+            f"p50 latency {p50:.2f} ms{signature_suffix(worst, checks)} exceeds "
+            f"maxLatencyMs {budget} ms"
         )
 
 
@@ -194,103 +103,9 @@ def _not_runnable_reason(variant: VariantReport, checks: list[SignatureCheck]) -
     """Why this runtime could not run the variant, or None if it could (or was not asked)."""
     for check in checks:
         if check.benchmark is not None and not check.benchmark.runnable:
-            return (check.benchmark.reason or "not runnable") + _where(check, checks)
+            return (check.benchmark.reason or "not runnable") + signature_suffix(check, checks)
     # With validation and benchmark disabled nothing tried; the ops alone can say it.
     return not_runnable_reason(variant.ops) if variant.ops is not None else None
-
-
-@dataclass(frozen=True)
-class MetricBudget:
-    """A target budget on one figure of AccuracyReport (metrics.py computes them)."""
-
-    attribute: str  # Target's field, snake_case
-    field: str  # the same, as the user writes it
-    what: str
-    read: Callable[[AccuracyReport], float | None]
-    at_least: bool  # a minimum (higher is better) or a maximum
-    shown: Callable[[float], str]
-    unmeasured: str  # why a validated signature may have no such figure
-    primary_only: bool = False  # the labelled dataset scores the primary signature only
-
-
-METRIC_BUDGETS = (
-    MetricBudget(
-        attribute="min_snr_db",
-        field="minSnrDb",
-        what="SNR",
-        read=lambda a: a.min_snr_db,
-        at_least=True,
-        shown=lambda v: f"{v:.1f} dB",
-        unmeasured="no output compared",
-    ),
-    MetricBudget(
-        attribute="max_kl_divergence",
-        field="maxKlDivergence",
-        what="KL divergence",
-        read=lambda a: a.max_kl_divergence,
-        at_least=False,
-        shown=lambda v: f"{v:.4g}",
-        unmeasured="no probability output validated: rows of a classifier output that are "
-        "non-negative and sum to 1",
-    ),
-    MetricBudget(
-        attribute="min_top5_agreement",
-        field="minTop5Agreement",
-        what="top-5 agreement",
-        read=lambda a: a.top5_agreement,
-        at_least=True,
-        shown=lambda v: f"{v:.3f}",
-        unmeasured="no classifier output with more than 5 classes validated",
-    ),
-    MetricBudget(
-        attribute="max_accuracy_drop",
-        field="maxAccuracyDrop",
-        what="task accuracy drop",
-        read=lambda a: a.accuracy_drop_points,
-        at_least=False,
-        shown=lambda v: f"{v:.2f} points",
-        unmeasured="no labels in validation.datasetUri",
-        primary_only=True,
-    ),
-)
-
-
-def _metric(
-    checks: list[SignatureCheck],
-    budget: MetricBudget,
-    limit: float,
-    failed: list[str],
-    unknown: list[tuple[str, str]],
-) -> None:
-    """The worst signature's figure against the budget; NaN (an output with NaN or inf) is the
-    worst of all and fails it. Signatures without the figure (no classifier output, say) are
-    skipped, but at least one must have it, and every one must have been validated."""
-    scope = checks[:1] if budget.primary_only else checks
-    if any(c.accuracy is None for c in scope):
-        why = "validation not run"
-    else:
-        measured = [
-            (c, v) for c in scope if c.accuracy and (v := budget.read(c.accuracy)) is not None
-        ]
-        why = budget.unmeasured if not measured else ""
-    if why:
-        unknown.append((budget.field, f"{budget.what} unknown ({why}); {budget.field} {limit}"))
-        return
-
-    def badness(item: tuple[SignatureCheck, float]) -> float:
-        value = item[1]
-        if math.isnan(value):
-            return math.inf
-        return -value if budget.at_least else value
-
-    worst, value = max(measured, key=badness)
-    holds = value >= limit if budget.at_least else value <= limit  # False for NaN
-    if not holds:
-        word = "below" if budget.at_least else "exceeds"
-        failed.append(
-            f"{budget.what} {budget.shown(value)}{_where(worst, checks)} {word} "
-            f"{budget.field} {limit}"
-        )
 
 
 def select_variant(variants: Sequence[VariantReport]) -> Selection:
