@@ -50,7 +50,7 @@ def child(model: str, out: str, workers: int | None) -> None:
     from tflite_operator.api.manifest import parse_spec
     from tflite_operator.converter import pipeline
     from tflite_operator.converter import workers as pool
-    from tflite_operator.converter.benchmark import resident_memory
+    from tflite_operator.converter.measurement import resident_memory
 
     worker_peaks: dict[int, int] = {}
     run_tasks = pool.run_tasks

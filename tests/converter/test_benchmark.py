@@ -6,15 +6,9 @@ import numpy as np
 import pytest
 
 from tflite_operator.api.spec_variant import Variant
-from tflite_operator.converter.benchmark import (
-    MIN_TIMED_RUNS,
-    _worker_failure,
-    benchmark_source,
-    benchmark_tflite,
-    latency_stats,
-    timed_runs,
-)
+from tflite_operator.converter.benchmark import _worker_failure, benchmark_source, benchmark_tflite
 from tflite_operator.converter.convert import convert_variant
+from tflite_operator.converter.measurement import MIN_TIMED_RUNS, latency_stats, timed_runs
 from tflite_operator.converter.source import load_source
 
 

@@ -44,13 +44,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from tflite_operator.api.report_metrics import BenchmarkReport, LatencyStats
 from tflite_operator.converter.litert_runner import feed, open_runner
+from tflite_operator.converter.measurement import (
+    latency_stats,
+    reset_peak_memory,
+    resident_memory,
+    time_ms,
+    timed_runs,
+)
 from tflite_operator.converter.ops import NotRunnableError, not_runnable_reason, op_summary
 from tflite_operator.converter.source import SourceModel, first_line, import_tensorflow
 
@@ -58,89 +65,9 @@ __all__ = [
     "NotRunnableError",
     "benchmark_source",
     "benchmark_tflite",
-    "latency_stats",
-    "resident_memory",
 ]
 
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding tflite_operator/
-
-
-def latency_stats(samples_ms: Sequence[float]) -> LatencyStats:
-    """Mean, population standard deviation and percentiles (linear interpolation between the
-    closest ranks, numpy's default) of per-run latencies in milliseconds.
-    """
-    values = np.asarray(list(samples_ms), dtype=np.float64)
-    if values.size == 0:
-        raise ValueError("latency_stats needs at least one run")
-    p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return LatencyStats(
-        mean=float(values.mean()),
-        std=float(values.std()),
-        p50=float(p50),
-        p90=float(p90),
-        p99=float(p99),
-        runs=int(values.size),
-    )
-
-
-def resident_memory() -> tuple[int, int] | None:
-    """(current RSS, peak RSS) in bytes from /proc/self/status, or None off Linux."""
-    try:
-        fields = dict(
-            line.split(":", 1) for line in _STATUS.read_text().splitlines() if ":" in line
-        )
-        return _kib(fields["VmRSS"]), _kib(fields["VmHWM"])
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _kib(value: str) -> int:
-    return int(value.strip().split()[0]) * 1024
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False if not permitted."""
-    try:
-        _CLEAR_REFS.write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-MIN_TIMED_RUNS = 5
-
-
-def timed_runs(
-    fn: Callable[[], object],
-    runs: int,
-    max_seconds: float | None,
-    *,
-    min_runs: int = MIN_TIMED_RUNS,
-    clock: Callable[[], float] = time.perf_counter,
-) -> tuple[list[float], bool]:
-    """(per-run latencies in ms, whether max_seconds cut the runs short of `runs`)."""
-    times: list[float] = []
-    start = clock()
-    while len(times) < runs:
-        before = clock()
-        fn()
-        after = clock()
-        times.append((after - before) * 1000.0)
-        over = max_seconds is not None and after - start >= max_seconds
-        if over and len(times) >= min_runs and len(times) < runs:
-            return times, True
-    return times, False
-
-
-def _time_ms(fn: Callable[[], object], count: int) -> list[float]:
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return times
 
 
 def benchmark_tflite(
@@ -257,7 +184,7 @@ def _measure_here(
     # Loaded before the baseline, so the runtime's shared library is not counted as the model's.
     import ai_edge_litert.interpreter  # noqa: F401
 
-    peak_reset = _reset_peak()
+    peak_reset = reset_peak_memory()
     before = resident_memory()
     start = time.perf_counter()
     try:
@@ -273,8 +200,8 @@ def _measure_here(
     try:
         # The first invoke pays for lazy work (XNNPACK weight packing, arena growth): reported
         # apart so it does not skew the steady-state percentiles.
-        first_run_ms = _time_ms(run, 1)[0]
-        _time_ms(run, warmup)
+        first_run_ms = time_ms(run, 1)[0]
+        time_ms(run, warmup)
         latencies, time_bounded = timed_runs(run, runs, max_seconds)
     except (RuntimeError, ValueError) as e:
         return BenchmarkReport(
@@ -320,5 +247,5 @@ def benchmark_source(
     def run() -> None:
         fn(**tensors)
 
-    _time_ms(run, max(warmup, 1))
+    time_ms(run, max(warmup, 1))
     return latency_stats(timed_runs(run, runs, max_seconds)[0])

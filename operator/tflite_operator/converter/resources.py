@@ -188,7 +188,7 @@ def requested_workers(flag: int | None, environ: Mapping[str, str] = os.environ)
 
 def plan(source_bytes: int, jobs: int, requested: int | None) -> WorkerPlan:
     """The worker count for this machine or pod, from what the cgroup allows."""
-    from tflite_operator.converter.benchmark import resident_memory
+    from tflite_operator.converter.measurement import resident_memory
 
     memory, rss = memory_limit(), resident_memory()
     parent = rss[0] if rss else 0

@@ -288,7 +288,7 @@ def death_message(variant: Variant, exitcode: int | None) -> str:
 
 def _serve(conn: Connection, ref: _SourceRef) -> None:
     """A worker's life: open the source once, then run tasks until told to stop (None)."""
-    from tflite_operator.converter.benchmark import resident_memory
+    from tflite_operator.converter.measurement import resident_memory
 
     # Ctrl-C reaches the whole process group: the parent handles it and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
