@@ -16,7 +16,8 @@ from tflite_operator.api.manifest import parse_spec
 from tflite_operator.api.spec_variant import Variant
 from tflite_operator.converter import pipeline, resources
 from tflite_operator.converter.resources import WORKERS_ENV, requested_workers
-from tflite_operator.converter.workers import Check, Task, run_tasks
+from tflite_operator.converter.worker_tasks import Check, Task
+from tflite_operator.converter.workers import run_tasks
 
 GIB = 1024**3
 BIG = 200 * 1024**2  # a ResNet50-sized SavedModel
@@ -210,7 +211,8 @@ def test_a_script_without_a_main_guard_still_gets_working_workers(cnn_saved_mode
     script.write_text(
         "from tflite_operator.api.spec_variant import Variant\n"
         "from tflite_operator.converter.source import load_source\n"
-        "from tflite_operator.converter.workers import Task, run_tasks\n"
+        "from tflite_operator.converter.worker_tasks import Task\n"
+        "from tflite_operator.converter.workers import run_tasks\n"
         f"model = load_source(__import__('pathlib').Path({str(cnn_saved_model)!r}))\n"
         "tasks = [Task(0, Variant(name='a'), None), "
         "Task(1, Variant(name='b', quantization='float16'), None)]\n"

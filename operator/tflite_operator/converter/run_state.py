@@ -20,7 +20,7 @@ from tflite_operator.api.report_metrics import (
 )
 from tflite_operator.api.spec import ConversionSpec
 from tflite_operator.api.spec_variant import Variant
-from tflite_operator.converter import data, workers
+from tflite_operator.converter import data, worker_tasks
 from tflite_operator.converter.progress import Progress, StageClock
 from tflite_operator.converter.reuse_rules import ReusePlan
 from tflite_operator.converter.source import SourceModel
@@ -71,7 +71,7 @@ class RunState:
     # and what each variant's conversion gave, by variant name (with the accuracy its worker
     # measured, if it validated it).
     worker_count: int | None = None
-    worker_results: dict[str, workers.Result] = field(default_factory=dict)
+    worker_results: dict[str, worker_tasks.Result] = field(default_factory=dict)
     # Fetched or generated inputs, shared by calibration, validation and benchmark.
     samples_cache: dict[SamplesKey, data.Samples] = field(default_factory=dict)
 

@@ -30,6 +30,7 @@ from tflite_operator.converter import (
     reuse,
     signature_checks,
     source,
+    worker_tasks,
     workers,
 )
 from tflite_operator.converter.report_html import render_html
@@ -94,7 +95,7 @@ def convert_all(state: RunState) -> None:
     ):
         reused = reuse.take_previous(state)
         tasks = [
-            workers.Task(index, variant, _calibration(state, index, variant) or None)
+            worker_tasks.Task(index, variant, _calibration(state, index, variant) or None)
             for index, variant in enumerate(spec.variants)
             if variant.name not in reused
         ]
@@ -103,7 +104,7 @@ def convert_all(state: RunState) -> None:
             samples = signature_checks.validation_samples(state)
             for task in tasks:
                 tolerance = spec.tolerance_for(task.variant)
-                task.check = workers.Check(samples, tolerance, spec.benchmark.threads)
+                task.check = worker_tasks.Check(samples, tolerance, spec.benchmark.threads)
         results = workers.run_tasks(model, tasks, pool.count, lambda r: _converted(state, r))
         for task in tasks:
             state.worker_results[task.variant.name] = results[task.index]
@@ -128,14 +129,16 @@ def _calibration(state: RunState, index: int, variant: Variant) -> dict[str, dat
     return calib_by_signature
 
 
-def _converted(state: RunState, result: workers.Result) -> None:
+def _converted(state: RunState, result: worker_tasks.Result) -> None:
     """Progress as each variant finishes, in whatever order the workers finish them."""
     name = state.spec.variants[result.index].name
     size = f"{len(result.converted.tflite):,} B" if result.converted else "failed"
     state.progress.step("convert", f"{name}: {size}")
 
 
-def _report_one(state: RunState, task: workers.Task, result: workers.Result) -> VariantReport:
+def _report_one(
+    state: RunState, task: worker_tasks.Task, result: worker_tasks.Result
+) -> VariantReport:
     model, variant = state.source_model, task.variant
     calib = (task.calibration or {}).get(state.primary_signature.key)
     converted = result.converted

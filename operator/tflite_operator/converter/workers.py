@@ -28,59 +28,21 @@ import signal
 import sys
 import types
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from tflite_operator.api.errors import ConversionError, ConversionFailedError
-from tflite_operator.api.report_metrics import AccuracyReport, SignatureInfo
+from tflite_operator.api.report_metrics import SignatureInfo
 from tflite_operator.api.spec_variant import Quantization, Variant
 from tflite_operator.converter import resources
-from tflite_operator.converter.convert import ConvertedVariant, convert_variant
-from tflite_operator.converter.data import Samples
-from tflite_operator.converter.ops import NotRunnableError
 from tflite_operator.converter.source import SourceModel
+from tflite_operator.converter.worker_tasks import Result, Task, execute
 
 # Longest first, so the slow variants do not start last and leave a core idle at the end:
 # calibration runs the model ~100 times, and int16x8 then validates on reference kernels.
 _COST = {Quantization.INT16X8: 3, Quantization.INT8: 2}
-
-
-@dataclass(frozen=True)
-class Check:
-    """Validate right after converting: samples per signature key, compared like the parent."""
-
-    samples: Mapping[str, Samples]
-    tolerance: float | None
-    threads: int
-
-
-@dataclass
-class Task:
-    index: int
-    variant: Variant
-    calibration: Mapping[str, Samples] | None
-    check: Check | None = None
-
-
-@dataclass
-class Result:
-    index: int
-    converted: ConvertedVariant | None = None
-    error: ConversionError | None = None
-    # signature key -> its accuracy, or the exception validating it raised (re-raised in the
-    # parent where it would have been raised without workers).
-    checks: dict[str, AccuracyReport | Exception] = field(default_factory=dict)
-    peak_rss_bytes: int | None = None  # the worker's peak so far (None in-process)
-
-    def checked(self, key: str) -> AccuracyReport | None:
-        """The accuracy the worker measured for signature `key` (None: not validated there),
-        raising what validating it raised there."""
-        checked = self.checks.get(key)
-        if isinstance(checked, Exception):
-            raise checked
-        return checked
 
 
 @dataclass(frozen=True)
@@ -101,32 +63,6 @@ class _SourceRef:
             size_bytes=self.size_bytes,
             export_dir=self.export_dir,
         )
-
-
-def execute(model: SourceModel, task: Task) -> Result:
-    """Convert one variant (and validate it if asked); ConversionErrors become the result."""
-    from tflite_operator.converter import validate
-
-    result = Result(index=task.index)
-    try:
-        result.converted = convert_variant(model, task.variant, task.calibration, index=task.index)
-    except ConversionError as err:
-        result.error = err
-        return result
-    if task.check is not None:
-        for key, samples in task.check.samples.items():
-            try:
-                result.checks[key] = validate.compare(
-                    model,
-                    key,
-                    result.converted.tflite,
-                    samples,
-                    task.check.tolerance,
-                    threads=task.check.threads,
-                )
-            except (ConversionError, NotRunnableError) as err:
-                result.checks[key] = err
-    return result
 
 
 def run_tasks(
