@@ -3,7 +3,7 @@
 Pure logic, no TensorFlow: the ranking works on per-layer error figures, the search on two
 callables the caller supplies, `attempt(float_layers) -> result` (re-quantize with those layers
 in float, validate) and `meets(result) -> bool` (do the accuracy budgets hold). New budgets
-plug in through `meets` (converter/target.py's accuracy_failures), not here.
+plug in through `meets` (converter/accuracy_budgets.py's accuracy_failures), not here.
 
 Search order: the worst-ranked layers first, as prefixes of the ranking, doubling the prefix
 (1, 2, 4, ... up to the cap) until the budgets hold, then bisecting back between the last prefix
