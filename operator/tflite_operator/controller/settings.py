@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
-from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -23,6 +22,7 @@ from pydantic_settings import (
 
 from tflite_operator.controller import settings_values as sv
 from tflite_operator.controller.settings_flags import Flag, build_parser, flag_of, parse_flags
+from tflite_operator.controller.settings_messages import setting_problem
 
 # The converter target of the Dockerfile (the operator image has no TensorFlow).
 DEFAULT_IMAGE = "ghcr.io/tflite-operator/tflite-converter:0.1.0"
@@ -272,44 +272,5 @@ def _validated(values: dict[str, Any], origin: Mapping[str, str]) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as err:
-        raise SettingsError("; ".join(_message(e, origin) for e in err.errors())) from None
-
-
-# pydantic's wording -> a sentence about the value.
-_PROBLEMS = {
-    "int_parsing": "must be an integer",
-    "int_from_float": "must be an integer",
-    "float_parsing": "must be a number",
-    "finite_number": "must be a finite number",
-    "bool_parsing": "must be true or false",
-    "greater_than_equal": "must be {ge} or more",
-    "greater_than": "must be more than {gt}",
-    "less_than_equal": "must be {le} or less",
-    "literal_error": "must be {expected}",
-    "too_short": "must not be empty",
-    "string_too_short": "must not be empty",
-}
-
-
-def _message(error: ErrorDetails, origin: Mapping[str, str]) -> str:
-    """`MAX_CONCURRENT_JOBS must be an integer, got 'many' (max concurrent jobs: ...)`: the
-    variable or flag, what a valid value looks like, and what the setting is for."""
-    loc = error["loc"]
-    name = str(loc[0]) if loc else ""
-    where = origin.get(name, name or "settings") + "".join(f"[{p}]" for p in loc[1:])
-    # `gt=0` on a float field reports 0.0; people write 0.
-    ctx = {
-        k: int(v) if isinstance(v, float) and v.is_integer() else v
-        for k, v in error.get("ctx", {}).items()
-    }
-    template = _PROBLEMS.get(error["type"])
-    if error["type"] == "value_error":
-        problem = str(ctx["error"])
-    elif template:
-        problem = template.format(**ctx)
-    else:
-        problem = f"is not valid: {error['msg']}"
-    got = f", got {error['input']!r}" if isinstance(error["input"], str) else ""
-    field = Settings.model_fields.get(name)
-    about = f" ({name.replace('_', ' ')}: {field.description})" if field else ""
-    return f"{where} {problem}{got}{about}"
+        problems = (setting_problem(e, origin, Settings.model_fields) for e in err.errors())
+        raise SettingsError("; ".join(problems)) from None
