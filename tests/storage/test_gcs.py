@@ -22,7 +22,9 @@ from tflite_operator.api.errors import (
     StorageError,
 )
 from tflite_operator.storage import parse_uri, storage_for
-from tflite_operator.storage.gcs import GCSStorage, default_client, map_gcs_error
+from tflite_operator.storage.gcs import GCSStorage
+from tflite_operator.storage.gcs_client import default_client
+from tflite_operator.storage.gcs_errors import map_gcs_error
 
 pytestmark = pytest.mark.gcs
 
