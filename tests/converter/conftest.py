@@ -82,9 +82,8 @@ def cnn_keras_file(keras_cnn, models_dir) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def multi_signature_saved_model(tf, models_dir) -> Path:
-    """Two signatures over shared weights: serving_default (probs) and embed (features)."""
+def _save_two_heads(tf, path: Path, embed_scale: float) -> Path:
+    """serving_default (probs) and embed (features times embed_scale) over shared weights."""
     rng = np.random.default_rng(SEED)
 
     class TwoHeads(tf.Module):
@@ -99,14 +98,30 @@ def multi_signature_saved_model(tf, models_dir) -> Path:
 
         @tf.function(input_signature=[tf.TensorSpec([None, 16], tf.float32, name="x")])
         def embed(self, x):
-            return {"features": tf.nn.relu(x @ self.w)}
+            return {"features": embed_scale * tf.nn.relu(x @ self.w)}
 
     module = TwoHeads()
-    path = models_dir / "multi_signature"
     tf.saved_model.save(
         module, str(path), signatures={"serving_default": module.classify, "embed": module.embed}
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def multi_signature_saved_model(tf, models_dir) -> Path:
+    """Two signatures over shared weights: serving_default (probs) and embed (features)."""
+    return _save_two_heads(tf, models_dir / "multi_signature", embed_scale=1.0)
+
+
+@pytest.fixture(scope="session")
+def loud_embedding_model(tf, models_dir) -> Path:
+    """serving_default: probabilities in [0, 1]; embed: features scaled to thousands.
+
+    float16 weights cost both the same relative error, so the absolute error of `embed` is
+    about a thousand times that of `serving_default`: a budget of 0.05 holds for the first
+    signature and not for the second.
+    """
+    return _save_two_heads(tf, models_dir / "loud_embedding", embed_scale=1000.0)
 
 
 def _save_single_op_model(tf, path: Path, op: Callable) -> Path:

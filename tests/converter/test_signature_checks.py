@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from tflite_operator.api.manifest import parse_spec
 from tflite_operator.api.report import Summary, summarize
@@ -18,38 +17,6 @@ from tflite_operator.controller.status import Outcome as JobOutcome
 from tflite_operator.converter import pipeline
 
 QUICK = {"benchmark": {"runs": 2, "warmupRuns": 0, "threads": 1}, "validation": {"samples": 4}}
-
-
-@pytest.fixture(scope="module")
-def loud_embedding_model(tf, models_dir) -> Path:
-    """serving_default: probabilities in [0, 1]; embed: features scaled to thousands.
-
-    float16 weights cost both the same relative error, so the absolute error of `embed` is
-    about a thousand times that of `serving_default`: a budget of 0.05 holds for the first
-    signature and not for the second.
-    """
-    rng = np.random.default_rng(0)
-
-    class TwoHeads(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = tf.Variable(rng.normal(size=(16, 8)).astype(np.float32))
-            self.head = tf.Variable(rng.normal(size=(8, 4)).astype(np.float32))
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 16], tf.float32, name="x")])
-        def classify(self, x):
-            return {"probs": tf.nn.softmax(tf.nn.relu(x @ self.w) @ self.head)}
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 16], tf.float32, name="x")])
-        def embed(self, x):
-            return {"features": 1000.0 * tf.nn.relu(x @ self.w)}
-
-    module = TwoHeads()
-    path = models_dir / "loud_embedding"
-    tf.saved_model.save(
-        module, str(path), signatures={"serving_default": module.classify, "embed": module.embed}
-    )
-    return path
 
 
 def run(tmp_path: Path, name: str, spec: dict):
